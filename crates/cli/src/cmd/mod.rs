@@ -1,0 +1,6 @@
+//! One module per subcommand: each has clap `Args` and `run(Args) -> Result<Outcome>`.
+
+pub mod analyze;
+pub mod annotations;
+pub mod evaluate;
+pub mod inspect;

@@ -1,0 +1,75 @@
+//! `imagenetx`: evaluate image classifiers on ImageNet and explain their failures with the
+//! ImageNet-X factor annotations.
+//!
+//! Exit codes: 0 done, 1 done but some inputs were skipped (they are listed), 2 fatal.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+mod locate;
+
+/// Why does your image classifier fail? ImageNet-X factor analysis for ONNX models.
+#[derive(Debug, Parser)]
+#[command(name = "imagenetx", version, about, long_about = None)]
+struct Cli {
+    /// Log verbosity on stderr (error, warn, info, debug, trace). Overrides RUST_LOG.
+    #[arg(long, global = true, value_name = "LEVEL")]
+    log: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Factor analysis of prediction CSVs: accuracy and error ratio per factor of variation.
+    Analyze(cmd::analyze::Args),
+    /// Counts of each factor and metaclass in the annotations.
+    Annotations(cmd::annotations::Args),
+    /// Explain how an ONNX model will be fed and read: input, layout, classes, preprocessing.
+    Inspect(cmd::inspect::Args),
+    /// Run an ONNX classifier over images, write predictions, report accuracy and factors.
+    Evaluate(cmd::evaluate::Args),
+}
+
+/// What a command reports when it finishes without a fatal error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything was processed.
+    Done,
+    /// Finished, but some inputs were skipped (and listed).
+    Skipped,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log.as_deref());
+    let result = match cli.command {
+        Command::Analyze(args) => cmd::analyze::run(args),
+        Command::Annotations(args) => cmd::annotations::run(args),
+        Command::Inspect(args) => cmd::inspect::run(args),
+        Command::Evaluate(args) => cmd::evaluate::run(args),
+    };
+    match result {
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::Skipped) => ExitCode::from(1),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_tracing(level: Option<&str>) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match level {
+        Some(level) => EnvFilter::new(level),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,2 @@
+//! ONNX Runtime inference for image classifiers (work in progress).
+#![deny(missing_docs)]

@@ -1,0 +1,3 @@
+//! Tables for ImageNet-X factor analyses.
+#![deny(missing_docs)]
+#![warn(clippy::unwrap_used)]

@@ -1,0 +1,53 @@
+# imagenetx — run `just --list` for every recipe.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Where set-up caches what it fetches (annotations, ONNX Runtime, the Python venv).
+export IMAGENETX_CACHE := env("IMAGENETX_CACHE", justfile_directory() / ".cache")
+
+python := env("PYTHON", "python3")
+venv := IMAGENETX_CACHE / "venv"
+
+import? "just/preprocess.just"
+import? "just/infer.just"
+import? "just/parity.just"
+import? "just/report.just"
+
+default:
+    @just --list
+
+# Fetch and verify everything the tool needs at run time (annotations, ONNX Runtime).
+setup: setup-annotations
+
+# Fetch the ImageNet-X annotations (CC BY-NC 4.0) into the cache and verify their SHA-256.
+setup-annotations:
+    {{python}} scripts/fetch_annotations.py --cache "$IMAGENETX_CACHE"
+
+# Make the Python venv with the reference implementations the tests compare against.
+venv:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    stamp="{{venv}}/.requirements.sha256"
+    want=$(sha256sum python/requirements.txt | cut -d' ' -f1)
+    if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then exit 0; fi
+    {{python}} -m venv "{{venv}}"
+    "{{venv}}/bin/pip" install --quiet --disable-pip-version-check -r python/requirements.txt
+    echo "$want" > "$stamp"
+
+# Build the release binary.
+build:
+    cargo build --release --locked -p imagenetx-cli
+
+# fmt --check, clippy -D warnings, doc build.
+check:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets --locked -- -D warnings
+    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+
+# Everything CI runs: checks, then unit, integration and parity tests.
+test: setup venv check
+    IMAGENETX_VENV="{{venv}}" cargo test --workspace --locked --release
+
+# Error-ratio analysis of prediction CSVs (the paper's toolkit format).
+analyze *ARGS: build
+    target/release/imagenetx analyze {{ARGS}}
