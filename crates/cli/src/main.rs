@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
-mod locate;
+mod common;
 
 /// Why does your image classifier fail? ImageNet-X factor analysis for ONNX models.
 #[derive(Debug, Parser)]

@@ -1,5 +1,34 @@
 //! ImageNet-X data: annotations, label sets, prediction files, images.
+//!
+//! Reads the files of the ImageNet-X release (as the PyPI wheel `imagenet-x` 0.0.7 ships them
+//! in `imagenet_x/annotations/`) into typed records, with errors that name the file and line
+//! at fault, and aligns prediction files in the paper toolkit's CSV format with the annotated
+//! images, ready for the analysis crate `imagenetx-factors`.
+//!
+//! ```no_run
+//! use imagenetx_dataset::{AnnotationDir, LoadOptions, read_predictions};
+//! use imagenetx_factors::{analyze, AnalysisOptions, Factor};
+//!
+//! let dir = AnnotationDir::discover(None)?; // --annotations, $IMAGENETX_ANNOTATIONS, caches
+//! let set = dir.load_set(LoadOptions::default())?; // val, top factor, prototypes removed
+//! let preds = read_predictions("ResNet50.csv".as_ref(), &set, false)?;
+//! let result = analyze(&set.annotations, "ResNet50", &preds.predictions, AnalysisOptions::default())?;
+//! println!("pose error ratio: {:?}", result.error_ratio(Factor::Pose));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used)]
 
+pub mod annotations;
+mod error;
 pub mod imaging;
+pub mod labels;
+pub mod predictions;
+
+pub use annotations::{
+    AnnotatedSet, AnnotationDir, AnnotationRecord, LoadOptions, Partition, Selection,
+};
+pub use error::{Error, Result};
+pub use predictions::{
+    AlignedPredictions, PredictionFile, collect_prediction_files, read_predictions,
+};

@@ -41,14 +41,15 @@ impl Annotations {
     pub fn new(images: Vec<AnnotatedImage>, class_metaclass: Vec<Metaclass>) -> Result<Self> {
         let mut metaclass_of_image = Vec::with_capacity(images.len());
         for (index, image) in images.iter().enumerate() {
-            let metaclass = class_metaclass.get(usize::from(image.class)).ok_or(
-                Error::ClassOutOfRange {
-                    what: "annotated image",
-                    index,
-                    class: image.class,
-                    classes: class_metaclass.len(),
-                },
-            )?;
+            let metaclass =
+                class_metaclass
+                    .get(usize::from(image.class))
+                    .ok_or(Error::ClassOutOfRange {
+                        what: "annotated image",
+                        index,
+                        class: image.class,
+                        classes: class_metaclass.len(),
+                    })?;
             metaclass_of_image.push(*metaclass);
         }
         Ok(Annotations {
@@ -453,8 +454,11 @@ mod tests {
             image(1, &[Factor::Background]),
             image(2, &[Factor::Style]),
         ];
-        Annotations::new(images, vec![Metaclass::Dog, Metaclass::Dog, Metaclass::Other])
-            .expect("valid toy annotations")
+        Annotations::new(
+            images,
+            vec![Metaclass::Dog, Metaclass::Dog, Metaclass::Other],
+        )
+        .expect("valid toy annotations")
     }
 
     fn pred(class: u16, probability: f64) -> Option<Prediction> {
@@ -488,7 +492,13 @@ mod tests {
             ..Default::default()
         };
         let r = analyze(&a, "m", &preds, options).expect("aligned");
-        assert_eq!(r.counts.overall, Counts { images: 4, correct: 3 });
+        assert_eq!(
+            r.counts.overall,
+            Counts {
+                images: 4,
+                correct: 3
+            }
+        );
         assert_eq!(r.metaclasses[Metaclass::Other.index()].average(), Some(0.0));
     }
 
@@ -523,9 +533,18 @@ mod tests {
     #[test]
     fn worst_classes_break_ties_by_class_index() {
         let mut classes = vec![Counts::default(); 4];
-        classes[3] = Counts { images: 2, correct: 1 };
-        classes[1] = Counts { images: 4, correct: 2 };
-        classes[0] = Counts { images: 1, correct: 1 };
+        classes[3] = Counts {
+            images: 2,
+            correct: 1,
+        };
+        classes[1] = Counts {
+            images: 4,
+            correct: 2,
+        };
+        classes[0] = Counts {
+            images: 1,
+            correct: 1,
+        };
         // k = 1: classes 1 and 3 tie at 0.5; class 1 wins.
         assert_eq!(worst_k_classes(&classes, 1), Some(0.5));
         classes[1].correct = 1;

@@ -16,7 +16,10 @@ fn inner_edges() -> [f64; N_BINS - 1] {
 
 /// The bin of a probability: the number of inner edges strictly below it.
 pub fn bin_of(probability: f64) -> usize {
-    inner_edges().iter().filter(|edge| **edge < probability).count()
+    inner_edges()
+        .iter()
+        .filter(|edge| **edge < probability)
+        .count()
 }
 
 /// `a / b`, or `None` where pandas would produce NaN or ±inf (a division by zero).

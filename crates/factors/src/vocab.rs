@@ -164,6 +164,13 @@ impl FactorSet {
     }
 }
 
+impl Serialize for FactorSet {
+    /// As the list of factor names.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
 impl FromIterator<Factor> for FactorSet {
     fn from_iter<I: IntoIterator<Item = Factor>>(iter: I) -> Self {
         let mut set = FactorSet::EMPTY;
@@ -198,7 +205,9 @@ mod tests {
 
     #[test]
     fn factor_set_holds_bits() {
-        let set: FactorSet = [Factor::Pose, Factor::MultipleObjects].into_iter().collect();
+        let set: FactorSet = [Factor::Pose, Factor::MultipleObjects]
+            .into_iter()
+            .collect();
         assert!(set.contains(Factor::Pose));
         assert!(!set.contains(Factor::Style));
         assert_eq!(set.len(), 2);

@@ -1,12 +1,275 @@
-//! `imagenetx analyze`.
+//! `imagenetx analyze`: factor analysis of prediction CSVs, as the paper toolkit computes it.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use imagenetx_dataset::{AnnotatedSet, PredictionFile, collect_prediction_files, read_predictions};
+use imagenetx_factors::{AnalysisOptions, ErrorType, ModelAnalysis, analyze};
+use imagenetx_report::analysis as tables;
+use rayon::prelude::*;
+use serde_json::json;
 
 use crate::Outcome;
+use crate::common::{AnnotationArgs, Format, ensure_dir, write_atomic};
 
 /// Arguments of `imagenetx analyze`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Prediction CSV files (`file_name,predicted_class,predicted_probability`, extra columns
+    /// allowed) or folders of them; each file is a model named after its file stem.
+    #[arg(required = true, value_name = "PRED")]
+    pub predictions: Vec<PathBuf>,
+    #[command(flatten)]
+    pub annotations: AnnotationArgs,
+    /// What counts as correct: the annotated class, any class of its metaclass, or any of the
+    /// image's ImageNet ReaL labels.
+    #[arg(long, value_enum, default_value_t = ErrorTypeArg::Class)]
+    pub error_type: ErrorTypeArg,
+    /// With `--error-type real-class`: leave out images whose ReaL list is empty instead of
+    /// counting them as errors (the toolkit counts them as errors).
+    #[arg(long)]
+    pub skip_empty_real: bool,
+    /// Add a `human` model that predicts the annotated class (as the toolkit's `aggregate`).
+    #[arg(long)]
+    pub with_human: bool,
+    /// Make annotated images without a prediction an error instead of leaving them out.
+    #[arg(long)]
+    pub strict: bool,
+    /// Format of the error-ratio table printed on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write every table (the toolkit's CSV layouts) and summary.json into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// `--error-type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ErrorTypeArg {
+    /// Correct when the predicted class is the annotated class.
+    Class,
+    /// Correct when the predicted class is in the annotated class's metaclass.
+    Metaclass,
+    /// Correct when the predicted class is one of the image's ReaL labels.
+    RealClass,
+}
+
+/// The validated configuration of one analysis.
+#[derive(Debug)]
+struct Config {
+    files: Vec<PredictionFile>,
+    options: AnalysisOptions,
+    with_human: bool,
+    strict: bool,
+    format: Format,
+    out: Option<PathBuf>,
+}
+
+impl Config {
+    fn from_args(args: &Args) -> anyhow::Result<Config> {
+        let error_type = match args.error_type {
+            ErrorTypeArg::Class => ErrorType::Class,
+            ErrorTypeArg::Metaclass => ErrorType::Metaclass,
+            ErrorTypeArg::RealClass => ErrorType::RealClass,
+        };
+        if args.skip_empty_real && error_type != ErrorType::RealClass {
+            anyhow::bail!("--skip-empty-real only applies with --error-type real-class");
+        }
+        let files = collect_prediction_files(&args.predictions)?;
+        if args.with_human && files.iter().any(|f| f.model == "human") {
+            anyhow::bail!(
+                "--with-human adds a model named `human`, but a predictions file is already named so"
+            );
+        }
+        Ok(Config {
+            files,
+            options: AnalysisOptions {
+                error_type,
+                skip_empty_real: args.skip_empty_real,
+            },
+            with_human: args.with_human,
+            strict: args.strict,
+            format: args.format,
+            out: args.out.clone(),
+        })
+    }
+}
+
+/// One model's analysis with what was read to make it.
+struct ModelRun {
+    analysis: ModelAnalysis,
+    file: Option<PathBuf>,
+    rows: usize,
+    unannotated: usize,
+}
 
 /// Runs `imagenetx analyze`.
-pub fn run(_args: Args) -> anyhow::Result<Outcome> {
-    anyhow::bail!("todo")
+pub fn run(args: Args) -> anyhow::Result<Outcome> {
+    let config = Config::from_args(&args)?;
+    let dir = args.annotations.dir()?;
+    let load = args.annotations.load_options();
+    let set = dir.load_set(load)?;
+    tracing::info!(
+        images = set.len(),
+        prototypes_removed = set.prototypes_removed,
+        "annotations loaded from {}",
+        dir.root().display()
+    );
+    if set.is_empty() {
+        anyhow::bail!("no annotated images in {}", dir.root().display());
+    }
+
+    let mut runs: Vec<ModelRun> = config
+        .files
+        .par_iter()
+        .map(|file| analyze_file(file, &set, &config))
+        .collect::<anyhow::Result<_>>()?;
+    if config.with_human {
+        let predictions = set.annotations.human_predictions();
+        runs.push(ModelRun {
+            analysis: analyze(&set.annotations, "human", &predictions, config.options)?,
+            file: None,
+            rows: set.len(),
+            unannotated: 0,
+        });
+    }
+    runs.sort_by(|a, b| a.analysis.model.cmp(&b.analysis.model));
+    for run in &runs {
+        let a = &run.analysis;
+        if a.missing > 0 {
+            tracing::warn!(
+                "{}: {} of {} annotated images have no prediction; every number of this model is computed over the other {} (--strict makes this an error)",
+                a.model,
+                a.missing,
+                a.annotated,
+                a.annotated - a.missing
+            );
+        }
+    }
+    let results: Vec<ModelAnalysis> = runs.iter().map(|r| r.analysis.clone()).collect();
+
+    let summary = summary(&runs, &set, &dir, &config);
+    if let Some(out) = &config.out {
+        ensure_dir(out)?;
+        let files = [
+            ("accuracies_per_factor.csv", tables::accuracies(&results)),
+            (
+                "accuracies_per_factor_metaclass.csv",
+                tables::metaclass_accuracies(&results),
+            ),
+            ("error_ratios.csv", tables::error_ratios(&results)),
+            ("calibration.csv", tables::calibration(&results)),
+            ("prevalence_shift.csv", tables::prevalence_shift(&results)),
+            (
+                "prevalence_shift_metaclass.csv",
+                tables::metaclass_prevalence_shift(&results),
+            ),
+        ];
+        for (name, table) in files {
+            write_atomic(&out.join(name), table.to_csv().as_bytes())?;
+        }
+        let text = serde_json::to_string_pretty(&summary).context("cannot encode summary.json")?;
+        write_atomic(&out.join("summary.json"), format!("{text}\n").as_bytes())?;
+    }
+
+    print!("{}", render_stdout(&results, &set, &config, &summary)?);
+    Ok(Outcome::Done)
+}
+
+fn analyze_file(
+    file: &PredictionFile,
+    set: &AnnotatedSet,
+    config: &Config,
+) -> anyhow::Result<ModelRun> {
+    let aligned = read_predictions(&file.path, set, config.strict)?;
+    let analysis = analyze(
+        &set.annotations,
+        &file.model,
+        &aligned.predictions,
+        config.options,
+    )
+    .with_context(|| format!("analysing {}", file.path.display()))?;
+    Ok(ModelRun {
+        analysis,
+        file: Some(file.path.clone()),
+        rows: aligned.rows,
+        unannotated: aligned.unannotated,
+    })
+}
+
+fn describe(set: &AnnotatedSet, config: &Config) -> String {
+    let o = set.options;
+    format!(
+        "error ratio = (1 - accuracy on the factor) / (1 - accuracy); error type {}, {} factor, {} partition, {} annotated images{}",
+        config.options.error_type.name(),
+        o.selection.name(),
+        o.partition.name(),
+        set.len(),
+        if o.keep_prototypes {
+            " (prototypes kept)".to_string()
+        } else {
+            format!(" ({} prototypes left out)", set.prototypes_removed)
+        }
+    )
+}
+
+fn render_stdout(
+    results: &[ModelAnalysis],
+    set: &AnnotatedSet,
+    config: &Config,
+    summary: &serde_json::Value,
+) -> anyhow::Result<String> {
+    const MAX_MODEL_COLUMNS: usize = 6;
+    Ok(match config.format {
+        Format::Table => format!(
+            "{}\n\n{}",
+            describe(set, config),
+            tables::error_ratio_view(results, MAX_MODEL_COLUMNS).to_text(6)
+        ),
+        Format::Markdown => format!(
+            "### ImageNet-X error ratios\n\n{}\n\n{}",
+            describe(set, config),
+            tables::error_ratio_view(results, MAX_MODEL_COLUMNS).to_markdown(3)
+        ),
+        Format::Csv => tables::error_ratios(results).to_csv(),
+        Format::Json => format!("{}\n", serde_json::to_string_pretty(summary)?),
+    })
+}
+
+fn summary(
+    runs: &[ModelRun],
+    set: &AnnotatedSet,
+    dir: &imagenetx_dataset::AnnotationDir,
+    config: &Config,
+) -> serde_json::Value {
+    let models: Vec<serde_json::Value> = runs
+        .iter()
+        .map(|run| {
+            let mut model = tables::model_json(&run.analysis);
+            if let Some(object) = model.as_object_mut() {
+                object.insert("file".into(), json!(run.file));
+                object.insert("rows".into(), json!(run.rows));
+                object.insert("unannotated_rows".into(), json!(run.unannotated));
+            }
+            model
+        })
+        .collect();
+    json!({
+        "tool": "imagenetx",
+        "version": env!("CARGO_PKG_VERSION"),
+        "options": {
+            "partition": set.options.partition,
+            "factors": set.options.selection,
+            "keep_prototypes": set.options.keep_prototypes,
+            "error_type": config.options.error_type,
+            "skip_empty_real": config.options.skip_empty_real,
+            "with_human": config.with_human,
+        },
+        "annotations": {
+            "folder": dir.root(),
+            "images": set.len(),
+            "prototypes_removed": set.prototypes_removed,
+        },
+        "models": models,
+    })
 }

@@ -1,1 +1,0 @@
-//! Finding the annotations folder.

@@ -1,0 +1,512 @@
+//! The ImageNet-X annotation files and the folder that holds them.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use imagenetx_factors::{AnnotatedImage, Annotations, Factor, FactorSet, Metaclass};
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use crate::labels;
+use crate::{Error, Result};
+
+/// The files `just setup` fetches, with the folder name used in caches.
+pub const ANNOTATION_FILES: [&str; 9] = [
+    "filename_label.csv",
+    "imagenet_1k_classes_to_100_metaclasses.csv",
+    "imagenet_labels.txt",
+    "imagenet_real_labels.jsonl",
+    "imagenet_x_train_multi_factor.jsonl",
+    "imagenet_x_train_top_factor.jsonl",
+    "imagenet_x_val_multi_factor.jsonl",
+    "imagenet_x_val_top_factor.jsonl",
+    "prototypical_paths.csv",
+];
+
+/// Which annotated images: the ImageNet validation set or the annotated training subset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Partition {
+    /// The 50,000 validation images (48,868 annotated).
+    #[default]
+    Val,
+    /// The ~12,000 annotated training images.
+    Train,
+}
+
+impl Partition {
+    /// The name used in file names and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Partition::Val => "val",
+            Partition::Train => "train",
+        }
+    }
+}
+
+/// Which factors count for an image: the annotators' top factor, or every factor they marked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Selection {
+    /// One factor per image (the paper's main analysis).
+    #[default]
+    Top,
+    /// Every factor marked.
+    Multi,
+}
+
+impl Selection {
+    /// The name used in file names and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Selection::Top => "top",
+            Selection::Multi => "multi",
+        }
+    }
+}
+
+/// One line of an `imagenet_x_*_factor.jsonl` file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AnnotationRecord {
+    /// Base file name of the image (`ILSVRC2012_val_00004487.JPEG`).
+    pub file_name: String,
+    /// The ImageNet-1k class index.
+    pub class: u16,
+    /// The factors marked.
+    pub factors: FactorSet,
+    /// The annotator's free-text justification, when given.
+    pub justification: Option<String>,
+    /// The annotator's one-word summary, when given.
+    pub one_word: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRecord {
+    file_name: String,
+    class: i64,
+    multiple_objects: u8,
+    background: u8,
+    color: u8,
+    brighter: u8,
+    darker: u8,
+    style: u8,
+    larger: u8,
+    smaller: u8,
+    object_blocking: u8,
+    person_blocking: u8,
+    partial_view: u8,
+    pattern: u8,
+    pose: u8,
+    shape: u8,
+    subcategory: u8,
+    texture: u8,
+    justification: Option<String>,
+    one_word: Option<String>,
+}
+
+impl RawRecord {
+    fn flags(&self) -> [(Factor, u8); 16] {
+        [
+            (Factor::Pose, self.pose),
+            (Factor::Background, self.background),
+            (Factor::Pattern, self.pattern),
+            (Factor::Color, self.color),
+            (Factor::Smaller, self.smaller),
+            (Factor::Shape, self.shape),
+            (Factor::PartialView, self.partial_view),
+            (Factor::Subcategory, self.subcategory),
+            (Factor::Texture, self.texture),
+            (Factor::Larger, self.larger),
+            (Factor::Darker, self.darker),
+            (Factor::ObjectBlocking, self.object_blocking),
+            (Factor::PersonBlocking, self.person_blocking),
+            (Factor::Style, self.style),
+            (Factor::Brighter, self.brighter),
+            (Factor::MultipleObjects, self.multiple_objects),
+        ]
+    }
+}
+
+/// Reads an annotation file in the ImageNet-X JSONL schema: one JSON object per line with
+/// `file_name`, `class` (0..`n_classes`), the 16 factors as 0/1, `justification` and
+/// `one_word` (strings or null). Blank lines are skipped; a repeated `file_name` is an error.
+pub fn read_annotation_file(path: &Path, n_classes: usize) -> Result<Vec<AnnotationRecord>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut records = Vec::new();
+    let mut seen: FxHashMap<String, u64> = FxHashMap::default();
+    for (number, line) in BufReader::new(file).lines().enumerate() {
+        let number = number as u64 + 1;
+        let line = line.map_err(|e| Error::io(path, e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let raw: RawRecord = serde_json::from_str(&line).map_err(|e| {
+            Error::parse(
+                path,
+                number,
+                format!("expected an ImageNet-X annotation object: {e}"),
+            )
+        })?;
+        let class = u16::try_from(raw.class)
+            .ok()
+            .filter(|c| usize::from(*c) < n_classes)
+            .ok_or_else(|| {
+                Error::parse(
+                    path,
+                    number,
+                    format!("class {} is outside 0..{}", raw.class, n_classes - 1),
+                )
+            })?;
+        let mut factors = FactorSet::EMPTY;
+        for (factor, value) in raw.flags() {
+            match value {
+                0 => {}
+                1 => factors.insert(factor),
+                other => {
+                    return Err(Error::parse(
+                        path,
+                        number,
+                        format!("factor {factor} is {other}, expected 0 or 1"),
+                    ));
+                }
+            }
+        }
+        if let Some(first) = seen.insert(raw.file_name.clone(), number) {
+            return Err(Error::parse(
+                path,
+                number,
+                format!(
+                    "{} is annotated twice (first on line {first})",
+                    raw.file_name
+                ),
+            ));
+        }
+        records.push(AnnotationRecord {
+            file_name: raw.file_name,
+            class,
+            factors,
+            justification: raw.justification,
+            one_word: raw.one_word,
+        });
+    }
+    Ok(records)
+}
+
+/// What to load from the annotations folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct LoadOptions {
+    /// Validation or training images.
+    pub partition: Partition,
+    /// Top factor or every factor.
+    pub selection: Selection,
+    /// Keep the prototypical images the toolkit filters out by default.
+    pub keep_prototypes: bool,
+}
+
+/// A folder holding the ImageNet-X annotation files (as the `imagenet-x` wheel ships them).
+#[derive(Debug, Clone)]
+pub struct AnnotationDir {
+    root: PathBuf,
+}
+
+impl AnnotationDir {
+    /// Uses `root`, which must be a folder.
+    pub fn new(root: impl Into<PathBuf>) -> Result<Self> {
+        let root = root.into();
+        if !root.is_dir() {
+            return Err(Error::AnnotationsNotFound {
+                message: format!(
+                    "{}: not a folder; expected the ImageNet-X annotations ({}).{}",
+                    root.display(),
+                    ANNOTATION_FILES.join(", "),
+                    HOW_TO_GET
+                ),
+            });
+        }
+        Ok(AnnotationDir { root })
+    }
+
+    /// Finds the annotations: `explicit` (`--annotations`), else `$IMAGENETX_ANNOTATIONS`,
+    /// else `$IMAGENETX_CACHE/annotations`, else the `.cache/annotations` folder of the
+    /// source checkout this binary was built from (what `just setup` fills), else
+    /// `$XDG_CACHE_HOME/imagenetx/annotations` or `~/.cache/imagenetx/annotations`.
+    pub fn discover(explicit: Option<&Path>) -> Result<Self> {
+        if let Some(path) = explicit {
+            return AnnotationDir::new(path);
+        }
+        if let Some(path) = std::env::var_os("IMAGENETX_ANNOTATIONS") {
+            return AnnotationDir::new(PathBuf::from(path));
+        }
+        let candidates = default_locations();
+        for candidate in &candidates {
+            if candidate.join("imagenet_labels.txt").is_file() {
+                return AnnotationDir::new(candidate.clone());
+            }
+        }
+        let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
+        Err(Error::AnnotationsNotFound {
+            message: format!(
+                "no ImageNet-X annotations found (looked in --annotations, $IMAGENETX_ANNOTATIONS, {}).{}",
+                tried.join(", "),
+                HOW_TO_GET
+            ),
+        })
+    }
+
+    /// The folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Path of one of the files.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    /// Path of the factor annotations of a partition and selection.
+    pub fn factor_file(&self, partition: Partition, selection: Selection) -> PathBuf {
+        self.file(&format!(
+            "imagenet_x_{}_{}_factor.jsonl",
+            partition.name(),
+            selection.name()
+        ))
+    }
+
+    /// The factor annotations, in file order.
+    pub fn read_annotations(
+        &self,
+        partition: Partition,
+        selection: Selection,
+    ) -> Result<Vec<AnnotationRecord>> {
+        read_annotation_file(&self.factor_file(partition, selection), labels::N_CLASSES)
+    }
+
+    /// The prototypical images the toolkit leaves out by default.
+    pub fn read_prototypes(&self) -> Result<HashSet<String>> {
+        labels::read_prototypes(&self.file("prototypical_paths.csv"))
+    }
+
+    /// The metaclass of each of the 1,000 classes (16 named ones kept, the rest `other`).
+    pub fn read_class_metaclasses(&self) -> Result<Vec<Metaclass>> {
+        labels::read_class_metaclasses(&self.file("imagenet_1k_classes_to_100_metaclasses.csv"))
+    }
+
+    /// The ImageNet ReaL label lists of the 50,000 validation images.
+    pub fn read_real_labels(&self) -> Result<Vec<Vec<u16>>> {
+        labels::read_real_labels(&self.file("imagenet_real_labels.jsonl"))
+    }
+
+    /// The WordNet ids and names of the 1,000 classes.
+    pub fn read_class_names(&self) -> Result<labels::ClassNames> {
+        labels::ClassNames::read(&self.file("imagenet_labels.txt"))
+    }
+
+    /// The ImageNet validation labels by file name.
+    pub fn read_filename_labels(&self) -> Result<FxHashMap<String, u16>> {
+        labels::read_filename_labels(&self.file("filename_label.csv"))
+    }
+
+    /// Loads the annotated images the analysis runs on: the factor annotations of the
+    /// partition and selection, prototypes removed unless kept, with their metaclasses and
+    /// (for validation images) ReaL labels.
+    pub fn load_set(&self, options: LoadOptions) -> Result<AnnotatedSet> {
+        let records = self.read_annotations(options.partition, options.selection)?;
+        AnnotatedSet::build(self, records, options)
+    }
+}
+
+const HOW_TO_GET: &str = " Run `just setup` in the imagenetx checkout (it fetches them from the \
+PyPI wheel imagenet-x==0.0.7, CC BY-NC 4.0), or point --annotations / $IMAGENETX_ANNOTATIONS at \
+a folder holding them (e.g. the imagenet_x/annotations folder of that wheel).";
+
+fn default_locations() -> Vec<PathBuf> {
+    let mut places = Vec::new();
+    if let Some(cache) = std::env::var_os("IMAGENETX_CACHE") {
+        places.push(PathBuf::from(cache).join("annotations"));
+    }
+    places.push(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../.cache/annotations")
+            .components()
+            .collect(),
+    );
+    if let Some(xdg) = std::env::var_os("XDG_CACHE_HOME") {
+        places.push(PathBuf::from(xdg).join("imagenetx/annotations"));
+    } else if let Some(home) = std::env::var_os("HOME") {
+        places.push(PathBuf::from(home).join(".cache/imagenetx/annotations"));
+    }
+    places
+}
+
+/// The file name of validation image `index` (0-based), as ReaL and the toolkit name it.
+pub fn val_file_name(index: usize) -> String {
+    format!("ILSVRC2012_val_{:08}.JPEG", index + 1)
+}
+
+/// The 0-based index of a validation file name (`ILSVRC2012_val_00000001.JPEG` → 0).
+pub fn val_index(file_name: &str) -> Option<usize> {
+    let digits = file_name
+        .strip_prefix("ILSVRC2012_val_")?
+        .strip_suffix(".JPEG")?;
+    if digits.len() != 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<usize>().ok()?.checked_sub(1)
+}
+
+/// Annotated images ready for analysis, with their records and a file-name index.
+#[derive(Debug, Clone)]
+pub struct AnnotatedSet {
+    /// What was loaded.
+    pub options: LoadOptions,
+    /// The annotation records, in file order (after prototype filtering).
+    pub records: Vec<AnnotationRecord>,
+    /// The same images for the analysis crate.
+    pub annotations: Annotations,
+    /// Prototypes left out.
+    pub prototypes_removed: usize,
+    index: FxHashMap<String, u32>,
+}
+
+impl AnnotatedSet {
+    /// Builds the set from annotation records: prototypes are removed unless
+    /// `options.keep_prototypes`, metaclasses and ReaL labels are attached.
+    pub fn build(
+        dir: &AnnotationDir,
+        mut records: Vec<AnnotationRecord>,
+        options: LoadOptions,
+    ) -> Result<Self> {
+        let before = records.len();
+        if !options.keep_prototypes {
+            let prototypes = dir.read_prototypes()?;
+            records.retain(|r| !prototypes.contains(&r.file_name));
+        }
+        let real = dir.read_real_labels()?;
+        let class_metaclass = dir.read_class_metaclasses()?;
+        Self::from_parts(records, class_metaclass, &real, options, before)
+    }
+
+    /// Builds the set from parts already in memory.
+    pub fn from_parts(
+        records: Vec<AnnotationRecord>,
+        class_metaclass: Vec<Metaclass>,
+        real_labels: &[Vec<u16>],
+        options: LoadOptions,
+        before_filtering: usize,
+    ) -> Result<Self> {
+        let images = records
+            .iter()
+            .map(|r| AnnotatedImage {
+                class: r.class,
+                factors: r.factors,
+                real: val_index(&r.file_name)
+                    .and_then(|i| real_labels.get(i))
+                    .map(|labels| labels.clone().into_boxed_slice()),
+            })
+            .collect();
+        let annotations =
+            Annotations::new(images, class_metaclass).map_err(|e| Error::AnnotationsNotFound {
+                message: format!("annotations do not fit the class mapping: {e}"),
+            })?;
+        let index = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.file_name.clone(), i as u32))
+            .collect();
+        Ok(AnnotatedSet {
+            options,
+            prototypes_removed: before_filtering - records.len(),
+            records,
+            annotations,
+            index,
+        })
+    }
+
+    /// Position of an image by base file name.
+    pub fn position(&self, file_name: &str) -> Option<usize> {
+        self.index.get(file_name).map(|i| *i as usize)
+    }
+
+    /// Number of annotated images.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn line(file: &str, class: i64, pose: u8) -> String {
+        format!(
+            r#"{{"file_name":"{file}","class":{class},"multiple_objects":0,"background":0,"color":0,"brighter":0,"darker":0,"style":0,"larger":0,"smaller":0,"object_blocking":0,"person_blocking":0,"partial_view":0,"pattern":0,"pose":{pose},"shape":0,"subcategory":0,"texture":0,"justification":null,"one_word":"x"}}"#
+        )
+    }
+
+    fn write(lines: &[String]) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().expect("temp file");
+        for l in lines {
+            writeln!(f, "{l}").expect("write");
+        }
+        f
+    }
+
+    #[test]
+    fn reads_records() {
+        let f = write(&[line("a.JPEG", 3, 1), String::new(), line("b.JPEG", 999, 0)]);
+        let records = read_annotation_file(f.path(), 1000).expect("valid");
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[0].class, 3);
+        assert!(records[0].factors.contains(Factor::Pose));
+        assert!(records[1].factors.is_empty());
+        assert_eq!(records[0].justification, None);
+        assert_eq!(records[0].one_word.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn errors_name_file_and_line() {
+        let f = write(&[line("a.JPEG", 3, 1), line("b.JPEG", 1000, 0)]);
+        let err = read_annotation_file(f.path(), 1000)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(":2: class 1000 is outside 0..999"), "{err}");
+        let f = write(&[line("a.JPEG", 3, 2)]);
+        let err = read_annotation_file(f.path(), 1000)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(":1: factor pose is 2"), "{err}");
+        let f = write(&[line("a.JPEG", 3, 1), line("a.JPEG", 3, 1)]);
+        let err = read_annotation_file(f.path(), 1000)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(":2: a.JPEG is annotated twice (first on line 1)"),
+            "{err}"
+        );
+        let f = write(&["{\"file_name\": \"a\"}".to_string()]);
+        let err = read_annotation_file(f.path(), 1000)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(":1: expected an ImageNet-X annotation object: missing field"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn val_names_and_indices() {
+        assert_eq!(val_file_name(0), "ILSVRC2012_val_00000001.JPEG");
+        assert_eq!(val_index("ILSVRC2012_val_00050000.JPEG"), Some(49_999));
+        assert_eq!(val_index("ILSVRC2012_val_00000000.JPEG"), None);
+        assert_eq!(val_index("n03633091_15528.JPEG"), None);
+    }
+}

@@ -1,0 +1,359 @@
+//! Prediction files in the paper toolkit's CSV format:
+//! `file_name,predicted_class,predicted_probability`, extra columns allowed.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use imagenetx_factors::Prediction;
+use rustc_hash::FxHashMap;
+
+use crate::annotations::AnnotatedSet;
+use crate::labels::N_CLASSES;
+use crate::{Error, Result};
+
+/// A predictions file and the model name it stands for (its file stem).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PredictionFile {
+    /// The model's name.
+    pub model: String,
+    /// The CSV file.
+    pub path: PathBuf,
+}
+
+/// Expands the inputs: a file is taken as is, a folder contributes its `*.csv` files (not
+/// recursive), in name order. Two files with the same stem are an error (the model name would
+/// be ambiguous), as is a folder without CSV files.
+pub fn collect_prediction_files(inputs: &[PathBuf]) -> Result<Vec<PredictionFile>> {
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let entries = std::fs::read_dir(input).map_err(|e| Error::io(input, e))?;
+            let mut found = Vec::new();
+            for entry in entries {
+                let path = entry.map_err(|e| Error::io(input, e))?.path();
+                let is_csv = path
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+                if is_csv && path.is_file() {
+                    found.push(path);
+                }
+            }
+            if found.is_empty() {
+                return Err(Error::content(
+                    input,
+                    "folder holds no .csv prediction files",
+                ));
+            }
+            found.sort();
+            files.extend(found);
+        } else if input.is_file() {
+            files.push(input.clone());
+        } else {
+            return Err(Error::io(
+                input,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder"),
+            ));
+        }
+    }
+    let mut by_model: FxHashMap<String, PathBuf> = FxHashMap::default();
+    let mut out = Vec::with_capacity(files.len());
+    for path in files {
+        let model = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if let Some(other) = by_model.insert(model.clone(), path.clone()) {
+            return Err(Error::content(
+                &path,
+                format!(
+                    "model name {model:?} is also the name of {} (model names are file stems and must differ)",
+                    other.display()
+                ),
+            ));
+        }
+        out.push(PredictionFile { model, path });
+    }
+    Ok(out)
+}
+
+/// A model's predictions aligned with the annotated images.
+#[derive(Debug, Clone)]
+pub struct AlignedPredictions {
+    /// `predictions[i]` is the prediction for annotated image `i`.
+    pub predictions: Vec<Option<Prediction>>,
+    /// Rows in the file.
+    pub rows: usize,
+    /// Rows for images outside the annotated set (ignored by the analysis).
+    pub unannotated: usize,
+    /// Annotated images without a row.
+    pub missing: usize,
+    /// The first annotated image without a row, in annotation order.
+    pub first_missing: Option<String>,
+}
+
+/// Reads a predictions CSV and aligns it with `set`. Errors, each naming `file:line`: a
+/// missing column, a repeated `file_name`, a class outside 0..999, a probability that is not
+/// a number in [0, 1]. With `strict`, annotated images without a prediction are an error too.
+pub fn read_predictions(
+    path: &Path,
+    set: &AnnotatedSet,
+    strict: bool,
+) -> Result<AlignedPredictions> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .buffer_capacity(1 << 16)
+        .from_reader(BufReader::with_capacity(1 << 16, file));
+    let header = reader
+        .byte_headers()
+        .map_err(|e| Error::parse(path, 1, format!("unreadable CSV header: {e}")))?
+        .clone();
+    let column = |name: &str| {
+        header.iter().position(|h| h == name.as_bytes()).ok_or_else(|| {
+            Error::parse(
+                path,
+                1,
+                format!(
+                    "missing column {name:?}: expected a header with file_name,predicted_class,predicted_probability, got {}",
+                    String::from_utf8_lossy(&header.as_slice().to_vec()).replace('\0', "")
+                ),
+            )
+        })
+    };
+    let (c_name, c_class, c_prob) = (
+        column("file_name")?,
+        column("predicted_class")?,
+        column("predicted_probability")?,
+    );
+    let width = header.len();
+
+    let mut predictions = vec![None; set.len()];
+    let mut lines = vec![0u32; set.len()];
+    let mut others: FxHashMap<Box<[u8]>, u64> = FxHashMap::default();
+    let (mut rows, mut unannotated) = (0usize, 0usize);
+    let mut record = csv::ByteRecord::new();
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                return Err(Error::parse(path, line, format!("malformed CSV: {e}")));
+            }
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        rows += 1;
+        if record.len() != width {
+            return Err(Error::parse(
+                path,
+                line,
+                format!("expected {width} fields, found {}", record.len()),
+            ));
+        }
+        let name = std::str::from_utf8(&record[c_name])
+            .map_err(|_| Error::parse(path, line, "file_name is not valid UTF-8"))?;
+        let class = parse_class(&record[c_class]).ok_or_else(|| {
+            Error::parse(
+                path,
+                line,
+                format!(
+                    "predicted_class {:?} is not a class in 0..{}",
+                    String::from_utf8_lossy(&record[c_class]),
+                    N_CLASSES - 1
+                ),
+            )
+        })?;
+        let probability = parse_probability(&record[c_prob]).ok_or_else(|| {
+            Error::parse(
+                path,
+                line,
+                format!(
+                    "predicted_probability {:?} is not a number in [0, 1]",
+                    String::from_utf8_lossy(&record[c_prob])
+                ),
+            )
+        })?;
+        match set.position(name) {
+            Some(i) => {
+                if lines[i] != 0 {
+                    return Err(Error::parse(
+                        path,
+                        line,
+                        format!(
+                            "{name} has a second prediction (first on line {})",
+                            lines[i]
+                        ),
+                    ));
+                }
+                lines[i] = u32::try_from(line).unwrap_or(u32::MAX);
+                predictions[i] = Some(Prediction { class, probability });
+            }
+            None => {
+                unannotated += 1;
+                if let Some(first) = others.insert(name.as_bytes().into(), line) {
+                    return Err(Error::parse(
+                        path,
+                        line,
+                        format!("{name} has a second prediction (first on line {first})"),
+                    ));
+                }
+            }
+        }
+    }
+    let missing = predictions.iter().filter(|p| p.is_none()).count();
+    let first_missing = predictions
+        .iter()
+        .position(Option::is_none)
+        .map(|i| set.records[i].file_name.clone());
+    if strict && missing > 0 {
+        return Err(Error::MissingPredictions {
+            path: path.to_path_buf(),
+            missing,
+            annotated: set.len(),
+            first: first_missing.unwrap_or_default(),
+        });
+    }
+    Ok(AlignedPredictions {
+        predictions,
+        rows,
+        unannotated,
+        missing,
+        first_missing,
+    })
+}
+
+fn parse_class(field: &[u8]) -> Option<u16> {
+    let text = std::str::from_utf8(field).ok()?.trim();
+    let class: u16 = text.parse().ok()?;
+    (usize::from(class) < N_CLASSES).then_some(class)
+}
+
+fn parse_probability(field: &[u8]) -> Option<f64> {
+    let text = std::str::from_utf8(field).ok()?.trim();
+    let p: f64 = text.parse().ok()?;
+    (0.0..=1.0).contains(&p).then_some(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::annotations::{AnnotationRecord, LoadOptions};
+    use imagenetx_factors::{FactorSet, Metaclass};
+    use std::io::Write;
+
+    fn set() -> AnnotatedSet {
+        let records = ["a.JPEG", "b.JPEG", "c.JPEG"]
+            .iter()
+            .map(|name| AnnotationRecord {
+                file_name: name.to_string(),
+                class: 1,
+                factors: FactorSet::EMPTY,
+                justification: None,
+                one_word: None,
+            })
+            .collect();
+        AnnotatedSet::from_parts(
+            records,
+            vec![Metaclass::Other; N_CLASSES],
+            &[],
+            LoadOptions::default(),
+            3,
+        )
+        .expect("valid set")
+    }
+
+    fn csv(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().expect("temp file");
+        f.write_all(text.as_bytes()).expect("write");
+        f
+    }
+
+    #[test]
+    fn aligns_rows_and_counts_missing() {
+        let f = csv(
+            "file_name,predicted_class,predicted_probability,extra\nb.JPEG,1,0.5,x\nz.JPEG,3,1,y\na.JPEG,999,0,z\n",
+        );
+        let got = read_predictions(f.path(), &set(), false).expect("valid");
+        assert_eq!(got.rows, 3);
+        assert_eq!(got.unannotated, 1);
+        assert_eq!(got.missing, 1);
+        assert_eq!(got.first_missing.as_deref(), Some("c.JPEG"));
+        assert_eq!(
+            got.predictions[0],
+            Some(Prediction {
+                class: 999,
+                probability: 0.0
+            })
+        );
+        let err = read_predictions(f.path(), &set(), true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("1 of 3 annotated images have no prediction (first: c.JPEG)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_rows_name_file_and_line() {
+        let cases = [
+            (
+                "file_name,predicted_class\na.JPEG,1\n",
+                ":1: missing column \"predicted_probability\"",
+            ),
+            (
+                "file_name,predicted_class,predicted_probability\na.JPEG,1,0.5\na.JPEG,2,0.5\n",
+                ":3: a.JPEG has a second prediction (first on line 2)",
+            ),
+            (
+                "file_name,predicted_class,predicted_probability\nq.JPEG,1,0.5\nq.JPEG,2,0.5\n",
+                ":3: q.JPEG has a second prediction",
+            ),
+            (
+                "file_name,predicted_class,predicted_probability\na.JPEG,1000,0.5\n",
+                ":2: predicted_class \"1000\" is not a class in 0..999",
+            ),
+            (
+                "file_name,predicted_class,predicted_probability\na.JPEG,-1,0.5\n",
+                ":2: predicted_class \"-1\"",
+            ),
+            (
+                "file_name,predicted_class,predicted_probability\na.JPEG,1,nan\n",
+                ":2: predicted_probability \"nan\" is not a number in [0, 1]",
+            ),
+            (
+                "file_name,predicted_class,predicted_probability\na.JPEG,1,1.5\n",
+                ":2: predicted_probability \"1.5\"",
+            ),
+            (
+                "file_name,predicted_class,predicted_probability\na.JPEG,1\n",
+                ":2: expected 3 fields, found 2",
+            ),
+        ];
+        for (text, want) in cases {
+            let f = csv(text);
+            let err = read_predictions(f.path(), &set(), false)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{text:?}: {err}");
+            assert!(err.starts_with(&f.path().display().to_string()), "{err}");
+        }
+    }
+
+    #[test]
+    fn collects_folders_and_rejects_clashing_names() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for name in ["b.csv", "a.csv", "notes.txt"] {
+            std::fs::write(dir.path().join(name), "x").expect("write");
+        }
+        let files = collect_prediction_files(&[dir.path().to_path_buf()]).expect("valid");
+        let models: Vec<&str> = files.iter().map(|f| f.model.as_str()).collect();
+        assert_eq!(models, ["a", "b"]);
+        let err = collect_prediction_files(&[dir.path().to_path_buf(), dir.path().join("a.csv")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("model name \"a\""), "{err}");
+        let empty = tempfile::tempdir().expect("temp dir");
+        assert!(collect_prediction_files(&[empty.path().to_path_buf()]).is_err());
+    }
+}
