@@ -1,2 +1,70 @@
-//! ONNX Runtime inference for image classifiers (work in progress).
+//! ONNX Runtime inference for ImageNet classifiers exported to ONNX.
+//!
+//! This is the only crate of the workspace that talks to ONNX Runtime (through `ort`). It
+//!
+//! - finds the ONNX Runtime shared library and loads it once per process
+//!   ([`locate_runtime`], [`Runtime`]);
+//! - builds a session on the requested execution provider, failing loudly when `cuda` was
+//!   asked for and cannot be used, falling back to CPU (and saying so) for `auto`
+//!   ([`ExecutionProvider`], [`ProviderReport`]);
+//! - decides how a model is fed and read: input layout, batch, size, element type, which output
+//!   holds the classes, background class, logits or probabilities, preprocessing metadata —
+//!   each choice with its reason ([`ModelInfo`], [`Decision`]);
+//! - runs batches and ranks the classes ([`Classifier`], [`Prediction`]);
+//! - writes and reads the predictions CSV and the run record ([`PredictionsWriter`],
+//!   [`read_predictions`], [`RunRecord`]).
+//!
+//! ```
+//! use imagenetx_infer::{Classifier, ClassifierConfig, ExecutionProvider, Layout, Runtime};
+//!
+//! # fn main() -> imagenetx_infer::Result<()> {
+//! // Finds the library `just setup-ort` cached (or --ort-lib, ORT_DYLIB_PATH, pip, system).
+//! let runtime = Runtime::discover(None, false)?;
+//! let model = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/models/nchw_dynamic.onnx");
+//! let config = ClassifierConfig::new(model).with_provider(ExecutionProvider::Cpu);
+//! let mut classifier = Classifier::new(runtime, &config)?;
+//! let layout = classifier.info().decisions.iter().find(|d| d.subject == "layout");
+//! assert_eq!(layout.map(ToString::to_string).as_deref(), Some("layout NCHW: input dim 1 is 3"));
+//! assert_eq!(classifier.layout(), Layout::Nchw);
+//!
+//! // Two preprocessed images (here: all zeros) in the layout and size the model takes.
+//! let (h, w) = classifier.input_size().unwrap_or((224, 224));
+//! let batch = vec![0f32; 2 * 3 * h * w];
+//! for result in classifier.classify_slice(&batch, [2, 3, h, w])? {
+//!     let prediction = result?; // Err(NonFiniteOutput) for an image whose scores hold NaN
+//!     assert_eq!(prediction.classes.len(), imagenetx_infer::TOP_K);
+//!     assert!(prediction.probabilities.windows(2).all(|p| p[0] >= p[1]));
+//! }
+//! # Ok(())
+//! # }
+//! ```
 #![deny(missing_docs)]
+#![warn(clippy::unwrap_used)]
+
+mod atomic;
+mod classify;
+mod error;
+mod model;
+mod predictions;
+mod provider;
+mod record;
+mod runtime;
+
+pub use atomic::write_atomic;
+pub use classify::{
+    Classifier, ClassifierConfig, ImageResult, PROBE_SIZE, Prediction, TOP_K, predict_row,
+};
+pub use error::{Error, Result};
+pub use model::{
+    Decision, Dim, ElementType, InputInfo, Layout, ModelInfo, OutputInfo, PREPROCESS_METADATA_KEY,
+    PROBABILITY_TOLERANCE, ScoreKind, format_shape,
+};
+pub use predictions::{
+    CheckpointPolicy, HEADER, PredictionRow, PredictionsWriter, finished_files, read_predictions,
+};
+pub use provider::{CPU_PROVIDER, CUDA_PROVIDER, ExecutionProvider, ProviderReport};
+pub use record::{ModelFile, RunCounts, RunRecord, SkippedFile, sha256_file};
+pub use runtime::{
+    Discovery, LibrarySource, ORT_LIBRARY_FILE, ORT_VERSION, Runtime, RuntimeLibrary,
+    RuntimeReport, locate_runtime,
+};

@@ -1,0 +1,60 @@
+//! Atomic file replacement: write a temporary file in the target's folder, fsync, rename.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// Replaces `path` with what `fill` writes, atomically: readers see the old file or the
+/// complete new one, never a partial write, even if the process is killed.
+pub fn write_atomic(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let io = |err| Error::io(path, err);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".imagenetx-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(io)?;
+    {
+        let mut writer = std::io::BufWriter::new(tmp.as_file_mut());
+        fill(&mut writer).map_err(io)?;
+        writer.flush().map_err(io)?;
+    }
+    tmp.as_file().sync_all().map_err(io)?;
+    tmp.persist(path).map_err(|err| io(err.error))?;
+    // Make the rename itself durable.
+    if let Ok(folder) = std::fs::File::open(dir) {
+        let _ = folder.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_whole_file_and_leaves_no_temporaries() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("out.txt");
+        std::fs::write(&path, "old contents that are longer").expect("write");
+        write_atomic(&path, |w: &mut dyn Write| w.write_all(b"new")).expect("atomic");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "new");
+        let failed = write_atomic(&path, |_: &mut dyn Write| {
+            Err(std::io::Error::other("boom"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "new");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("ls")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("out.txt")]);
+    }
+}

@@ -1,0 +1,707 @@
+//! Running a classifier: one ONNX Runtime session, batches in, top-k predictions out.
+
+use std::path::{Path, PathBuf};
+
+use half::f16;
+use ndarray::{ArrayView4, Axis};
+use ort::ep::ExecutionProvider as _;
+use ort::session::Session;
+use ort::value::{Tensor, TensorElementType, TensorRef, ValueType};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::{
+    self, Decision, Dim, ElementType, Layout, ModelInfo, OutputInfo, PREPROCESS_METADATA_KEY,
+    ScoreKind, TensorDesc,
+};
+use crate::provider::{CPU_PROVIDER, CUDA_PROVIDER, ExecutionProvider, ProviderReport};
+use crate::runtime::Runtime;
+
+/// How many classes each prediction keeps.
+pub const TOP_K: usize = 5;
+
+/// Height and width of the probe batch when neither the model nor its `imagenetx.preprocess`
+/// metadata (`crop`) fixes the input size.
+pub const PROBE_SIZE: usize = 224;
+
+/// A validated description of the classifier to build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassifierConfig {
+    /// The `.onnx` file.
+    pub model: PathBuf,
+    /// Requested execution provider.
+    pub provider: ExecutionProvider,
+    /// Threads inside one operator; 0 lets ONNX Runtime decide (one per core).
+    pub intra_threads: usize,
+    /// Name of the output holding the classes, overriding the automatic choice.
+    pub output: Option<String>,
+}
+
+impl ClassifierConfig {
+    /// A configuration for `model` with the defaults: `auto` provider, ONNX Runtime's thread
+    /// count, automatic output choice.
+    pub fn new(model: impl Into<PathBuf>) -> Self {
+        ClassifierConfig {
+            model: model.into(),
+            provider: ExecutionProvider::Auto,
+            intra_threads: 0,
+            output: None,
+        }
+    }
+
+    /// Sets the execution provider.
+    #[must_use]
+    pub fn with_provider(mut self, provider: ExecutionProvider) -> Self {
+        self.provider = provider;
+        self
+    }
+
+    /// Sets the intra-op thread count (0: ONNX Runtime's default).
+    #[must_use]
+    pub fn with_intra_threads(mut self, threads: usize) -> Self {
+        self.intra_threads = threads;
+        self
+    }
+
+    /// Names the class output.
+    #[must_use]
+    pub fn with_output(mut self, output: Option<String>) -> Self {
+        self.output = output.filter(|o| !o.is_empty());
+        self
+    }
+
+    /// Checks what can be checked before loading anything: the model file exists.
+    pub fn validate(&self) -> Result<()> {
+        let meta = std::fs::metadata(&self.model).map_err(|err| Error::io(&self.model, err))?;
+        if !meta.is_file() {
+            return Err(Error::ModelLoad {
+                path: self.model.clone(),
+                message: "not a file".to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The top-k classes of one image, most probable first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    /// ImageNet class indices (0..999), most probable first.
+    pub classes: Vec<usize>,
+    /// Their probabilities (softmax of the logits in f64, or the model's own probabilities).
+    pub probabilities: Vec<f64>,
+}
+
+impl Prediction {
+    /// The most probable class and its probability.
+    pub fn top1(&self) -> Option<(usize, f64)> {
+        Some((*self.classes.first()?, *self.probabilities.first()?))
+    }
+}
+
+/// One result per image of a batch: a prediction, or why the image has none
+/// ([`Error::NonFiniteOutput`]).
+pub type ImageResult = Result<Prediction>;
+
+/// An image classifier: one ONNX Runtime session and what was decided about the model.
+///
+/// [`Classifier::classify`] takes `&mut self` (ONNX Runtime sessions run one call at a time):
+/// build one classifier per inference worker.
+#[derive(Debug)]
+pub struct Classifier {
+    session: Session,
+    info: ModelInfo,
+    provider: ProviderReport,
+}
+
+impl Classifier {
+    /// Loads the model on the requested provider, inspects its inputs and outputs and runs one
+    /// probe batch to decide between logits and probabilities.
+    pub fn new(runtime: &Runtime, config: &ClassifierConfig) -> Result<Self> {
+        config.validate()?;
+        let path = config.model.as_path();
+        let (mut session, provider) = open_session(runtime, config)?;
+        let mut decisions = vec![Decision::new(
+            "provider",
+            &provider.used,
+            match &provider.fallback {
+                Some(why) => format!("auto: CUDA could not be used ({why}); fell back to CPU"),
+                None => format!("requested {}", provider.requested),
+            },
+        )];
+        let inputs: Vec<TensorDesc> = session
+            .inputs()
+            .iter()
+            .map(|o| describe(o.name(), o.dtype()))
+            .collect();
+        let outputs: Vec<TensorDesc> = session
+            .outputs()
+            .iter()
+            .map(|o| describe(o.name(), o.dtype()))
+            .collect();
+        let input = model::analyse_input(path, &inputs, &mut decisions)?;
+        let choice =
+            model::choose_output(path, &outputs, config.output.as_deref(), &mut decisions)?;
+        let chosen = &outputs[choice.index];
+        let preprocess_metadata = read_metadata(&session, path, &mut decisions)?;
+
+        // Probe: a zero tensor (a mid-grey image after mean/std normalisation), at the model's
+        // size, else the metadata's `crop`, else PROBE_SIZE.
+        let probe_batch = input.fixed_batch().unwrap_or(1);
+        let (h, w) = input.fixed_size().unwrap_or_else(|| {
+            let crop = preprocess_metadata
+                .as_ref()
+                .and_then(|meta| meta.get("crop")?.as_u64())
+                .and_then(|crop| usize::try_from(crop).ok())
+                .filter(|&crop| crop > 0)
+                .unwrap_or(PROBE_SIZE);
+            (crop, crop)
+        });
+        let dims = match input.layout {
+            Layout::Nchw => [probe_batch, 3, h, w],
+            Layout::Nhwc => [probe_batch, h, w, 3],
+        };
+        let zeros = vec![0f32; dims.iter().product()];
+        let probe_text = format!("zeros, shape {dims:?}");
+        let (out_dims, scores) = run_once(
+            &mut session,
+            path,
+            &input.name,
+            input.element_type,
+            &chosen.name,
+            choice.element_type,
+            &zeros,
+            dims,
+        )?;
+        let per_image: usize = out_dims.iter().skip(1).product();
+        let classes = match choice.classes {
+            Some(c) => c,
+            None => {
+                let c = per_image;
+                if c != 1000 && c != 1001 {
+                    return Err(Error::ClassShape {
+                        path: path.to_path_buf(),
+                        tensor: chosen.name.clone(),
+                        got: format!("{out_dims:?} (produced by the probe)"),
+                    });
+                }
+                c
+            }
+        };
+        if out_dims.first() != Some(&probe_batch) || per_image != classes {
+            return Err(Error::ClassShape {
+                path: path.to_path_buf(),
+                tensor: chosen.name.clone(),
+                got: format!("{out_dims:?} (produced by the probe for a batch of {probe_batch})"),
+            });
+        }
+        decisions.push(model::class_decision(
+            classes,
+            if choice.classes.is_some() {
+                "declared output shape"
+            } else {
+                "shape produced by the probe"
+            },
+        ));
+        let (score_kind, score_decision) = model::decide_scores(&scores, classes, &probe_text);
+        decisions.push(score_decision);
+
+        let other_outputs = outputs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != choice.index)
+            .map(|(_, o)| {
+                format!(
+                    "`{}` {} {}",
+                    o.name,
+                    o.element_name,
+                    model::format_shape(&o.dims)
+                )
+            })
+            .collect();
+        let info = ModelInfo {
+            path: path.to_path_buf(),
+            input,
+            output: OutputInfo {
+                name: chosen.name.clone(),
+                element_type: choice.element_type,
+                shape: chosen.dims.clone(),
+                classes,
+                background_first: classes == 1001,
+            },
+            scores: score_kind,
+            other_outputs,
+            preprocess_metadata,
+            decisions,
+        };
+        Ok(Classifier {
+            session,
+            info,
+            provider,
+        })
+    }
+
+    /// What was decided about the model.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// The execution provider in use.
+    pub fn provider(&self) -> &ProviderReport {
+        &self.provider
+    }
+
+    /// The layout batches must be in (ask the preprocessing for it).
+    pub fn layout(&self) -> Layout {
+        self.info.input.layout
+    }
+
+    /// `(height, width)` when the model fixes its input size.
+    pub fn input_size(&self) -> Option<(usize, usize)> {
+        self.info.input.fixed_size()
+    }
+
+    /// Classifies a batch of preprocessed images in the model's [`layout`](Self::layout).
+    ///
+    /// The outer error is fatal for the batch (shape mismatch, ONNX Runtime failure); the inner
+    /// results are per image, in order: an image whose scores hold NaN gets
+    /// [`Error::NonFiniteOutput`] and is never ranked. Models with a fixed batch size are run in
+    /// chunks of that size (the last chunk padded with zeros).
+    pub fn classify(&mut self, batch: ArrayView4<'_, f32>) -> Result<Vec<ImageResult>> {
+        let shape = batch.shape();
+        let (n, dims) = (shape[0], [shape[0], shape[1], shape[2], shape[3]]);
+        self.check_batch(dims)?;
+        let chunk = self.info.input.fixed_batch().unwrap_or(n.max(1));
+        let mut results = Vec::with_capacity(n);
+        let mut start = 0;
+        while start < n {
+            let take = chunk.min(n - start);
+            let part = batch.slice_axis(Axis(0), (start..start + take).into());
+            // Borrow the caller's buffer when it is contiguous and needs no padding.
+            let owned: Vec<f32>;
+            let data: &[f32] = match part.as_slice() {
+                Some(slice) if take == chunk => slice,
+                _ => {
+                    let per_image = dims[1] * dims[2] * dims[3];
+                    let mut buf = Vec::with_capacity(chunk * per_image);
+                    buf.extend(part.iter().copied());
+                    buf.resize(chunk * per_image, 0.0);
+                    owned = buf;
+                    &owned
+                }
+            };
+            let run_dims = [chunk, dims[1], dims[2], dims[3]];
+            let (_, scores) = run_once(
+                &mut self.session,
+                &self.info.path,
+                &self.info.input.name,
+                self.info.input.element_type,
+                &self.info.output.name,
+                self.info.output.element_type,
+                data,
+                run_dims,
+            )?;
+            let classes = self.info.output.classes;
+            if scores.len() != chunk * classes {
+                return Err(Error::Inference {
+                    path: self.info.path.clone(),
+                    message: format!(
+                        "output `{}` has {} values for a batch of {chunk}: expected {chunk}x{classes}",
+                        self.info.output.name,
+                        scores.len()
+                    ),
+                });
+            }
+            for (i, row) in scores.chunks(classes).take(take).enumerate() {
+                results.push(predict_row(
+                    row,
+                    self.info.output.background_first,
+                    self.info.scores,
+                    &self.info.output.name,
+                    start + i,
+                ));
+            }
+            start += take;
+        }
+        Ok(results)
+    }
+
+    /// [`classify`](Self::classify) for a flat buffer with its 4-d shape.
+    pub fn classify_slice(&mut self, data: &[f32], shape: [usize; 4]) -> Result<Vec<ImageResult>> {
+        let view = ArrayView4::from_shape(shape, data).map_err(|_| Error::BatchShape {
+            tensor: self.info.input.name.clone(),
+            expected: format!(
+                "{} values for shape {shape:?}",
+                shape.iter().product::<usize>()
+            ),
+            got: vec![data.len()],
+        })?;
+        self.classify(view)
+    }
+
+    fn check_batch(&self, dims: [usize; 4]) -> Result<()> {
+        let input = &self.info.input;
+        let (c, h, w) = match input.layout {
+            Layout::Nchw => (dims[1], dims[2], dims[3]),
+            Layout::Nhwc => (dims[3], dims[1], dims[2]),
+        };
+        let size_ok = input.fixed_size().is_none_or(|fixed| fixed == (h, w));
+        if c != 3 || !size_ok || h == 0 || w == 0 {
+            let (fh, fw) = (input.height.to_string(), input.width.to_string());
+            let expected = match input.layout {
+                Layout::Nchw => format!("[N,3,{fh},{fw}] (NCHW)"),
+                Layout::Nhwc => format!("[N,{fh},{fw},3] (NHWC)"),
+            };
+            return Err(Error::BatchShape {
+                tensor: input.name.clone(),
+                expected,
+                got: dims.to_vec(),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn describe(name: &str, dtype: &ValueType) -> TensorDesc {
+    match dtype {
+        ValueType::Tensor {
+            ty,
+            shape,
+            dimension_symbols,
+        } => TensorDesc {
+            name: name.to_owned(),
+            element: match ty {
+                TensorElementType::Float32 => Some(ElementType::F32),
+                TensorElementType::Float16 => Some(ElementType::F16),
+                _ => None,
+            },
+            element_name: ty.to_string(),
+            dims: shape
+                .iter()
+                .enumerate()
+                .map(|(i, &d)| Dim::from_ort(d, dimension_symbols.get(i).map(String::as_str)))
+                .collect(),
+        },
+        other => TensorDesc {
+            name: name.to_owned(),
+            element: None,
+            element_name: format!("{other:?}"),
+            dims: Vec::new(),
+        },
+    }
+}
+
+fn read_metadata(
+    session: &Session,
+    path: &Path,
+    decisions: &mut Vec<Decision>,
+) -> Result<Option<serde_json::Value>> {
+    let raw = session
+        .metadata()
+        .ok()
+        .and_then(|m| m.custom(PREPROCESS_METADATA_KEY));
+    match raw {
+        None => {
+            decisions.push(Decision::new(
+                "preprocessing",
+                "defaults",
+                format!("no `{PREPROCESS_METADATA_KEY}` metadata in the model; command-line flags override"),
+            ));
+            Ok(None)
+        }
+        Some(raw) => {
+            let value: serde_json::Value =
+                serde_json::from_str(&raw).map_err(|err| Error::BadMetadata {
+                    path: path.to_path_buf(),
+                    key: PREPROCESS_METADATA_KEY.to_owned(),
+                    message: err.to_string(),
+                })?;
+            decisions.push(Decision::new(
+                "preprocessing",
+                "from model metadata",
+                format!("`{PREPROCESS_METADATA_KEY}` = {value}; wins over defaults, command-line flags win over it"),
+            ));
+            Ok(Some(value))
+        }
+    }
+}
+
+fn open_session(runtime: &Runtime, config: &ClassifierConfig) -> Result<(Session, ProviderReport)> {
+    let library = runtime.library().path.clone();
+    let requested = config.provider;
+    let cuda_failure = |reason: String| Error::CudaUnavailable {
+        library: library.clone(),
+        reason,
+    };
+    let mut fallback = None;
+    if requested != ExecutionProvider::Cpu {
+        let attempt = match ort::ep::CUDA::is_available() {
+            Ok(true) => build_session(runtime, config, true).map_err(|failure| match failure {
+                SessionFailure::Provider(message) => cuda_failure(format!(
+                    "{}; the CUDA provider needs CUDA 13 and cuDNN 9 on the loader path \
+                     (e.g. `pip install \"onnxruntime-gpu[cuda,cudnn]=={}\"` and its nvidia/*/lib \
+                     folders in LD_LIBRARY_PATH), or use --ep cpu",
+                    message.trim(),
+                    runtime.version()
+                )),
+                SessionFailure::Other(err) => err,
+            }),
+            Ok(false) => Err(cuda_failure(format!(
+                "ONNX Runtime {} was built without CUDA support; use `just setup-gpu` and \
+                 --ort-lib .cache/onnxruntime-gpu/libonnxruntime.so.1.31.1, or --ep cpu",
+                runtime.version()
+            ))),
+            Err(err) => Err(cuda_failure(err.to_string())),
+        };
+        match attempt {
+            Ok(session) => {
+                return Ok((
+                    session,
+                    ProviderReport {
+                        requested,
+                        used: CUDA_PROVIDER.to_owned(),
+                        fallback: None,
+                    },
+                ));
+            }
+            Err(err @ Error::CudaUnavailable { .. }) if requested == ExecutionProvider::Auto => {
+                let reason = match &err {
+                    Error::CudaUnavailable { reason, .. } => reason.clone(),
+                    other => other.to_string(),
+                };
+                tracing::warn!("--ep auto: CUDA unavailable ({reason}); using CPU");
+                fallback = Some(reason);
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    let session = build_session(runtime, config, false).map_err(|failure| match failure {
+        SessionFailure::Provider(message) => Error::ModelLoad {
+            path: config.model.clone(),
+            message,
+        },
+        SessionFailure::Other(err) => err,
+    })?;
+    Ok((
+        session,
+        ProviderReport {
+            requested,
+            used: CPU_PROVIDER.to_owned(),
+            fallback,
+        },
+    ))
+}
+
+enum SessionFailure {
+    /// Registering the execution provider failed.
+    Provider(String),
+    /// Anything else (already a user-facing error).
+    Other(Error),
+}
+
+fn build_session(
+    runtime: &Runtime,
+    config: &ClassifierConfig,
+    cuda: bool,
+) -> Result<Session, SessionFailure> {
+    let model_error = |message: String| {
+        SessionFailure::Other(Error::ModelLoad {
+            path: config.model.clone(),
+            message,
+        })
+    };
+    let mut builder = Session::builder(&runtime.env).map_err(|err| model_error(err.to_string()))?;
+    if config.intra_threads > 0 {
+        builder = builder
+            .with_intra_threads(config.intra_threads)
+            .map_err(|err| model_error(err.to_string()))?;
+    }
+    let provider = if cuda {
+        ort::ep::CUDA::default().build().error_on_failure()
+    } else {
+        // ONNX Runtime's own default (`ort` turns the arena off): without it, every run
+        // allocates its activations afresh, about 40% slower on batches of 32.
+        ort::ep::CPU::default()
+            .with_arena_allocator(true)
+            .build()
+            .error_on_failure()
+    };
+    let mut builder = builder
+        .with_execution_providers([provider])
+        .map_err(|err| SessionFailure::Provider(err.to_string()))?;
+    builder
+        .commit_from_file(&config.model)
+        .map_err(|err| model_error(err.to_string()))
+}
+
+/// Runs one batch and returns the class output's shape and values as f32.
+#[allow(clippy::too_many_arguments)]
+fn run_once(
+    session: &mut Session,
+    path: &Path,
+    input_name: &str,
+    input_type: ElementType,
+    output_name: &str,
+    output_type: ElementType,
+    data: &[f32],
+    dims: [usize; 4],
+) -> Result<(Vec<usize>, Vec<f32>)> {
+    let fail = |message: String| Error::Inference {
+        path: path.to_path_buf(),
+        message,
+    };
+    let shape: Vec<i64> = dims.iter().map(|&d| d as i64).collect();
+    let outputs = match input_type {
+        ElementType::F32 => {
+            let tensor =
+                TensorRef::from_array_view((shape, data)).map_err(|err| fail(err.to_string()))?;
+            session.run(ort::inputs![input_name => tensor])
+        }
+        ElementType::F16 => {
+            let halves: Vec<f16> = data.iter().map(|&v| f16::from_f32(v)).collect();
+            let tensor =
+                Tensor::from_array((shape, halves)).map_err(|err| fail(err.to_string()))?;
+            session.run(ort::inputs![input_name => tensor])
+        }
+    }
+    .map_err(|err| fail(err.to_string()))?;
+    let value = outputs
+        .get(output_name)
+        .ok_or_else(|| fail(format!("output `{output_name}` missing from the results")))?;
+    let (out_shape, scores) = match output_type {
+        ElementType::F32 => {
+            let (shape, values) = value
+                .try_extract_tensor::<f32>()
+                .map_err(|err| fail(err.to_string()))?;
+            (shape.to_vec(), values.to_vec())
+        }
+        ElementType::F16 => {
+            let (shape, values) = value
+                .try_extract_tensor::<f16>()
+                .map_err(|err| fail(err.to_string()))?;
+            (shape.to_vec(), values.iter().map(|v| v.to_f32()).collect())
+        }
+    };
+    let out_dims = out_shape
+        .iter()
+        .map(|&d| usize::try_from(d).unwrap_or(0))
+        .collect();
+    Ok((out_dims, scores))
+}
+
+/// Turns one row of class scores into a top-k prediction.
+///
+/// Ranking compares the raw scores with [`f32::total_cmp`] (ties: lower class index first);
+/// softmax is monotonic, so the ranking of logits and probabilities agree. A NaN anywhere in
+/// the row (or an infinity in logits, which softmax cannot handle) gives
+/// [`Error::NonFiniteOutput`].
+pub fn predict_row(
+    row: &[f32],
+    background_first: bool,
+    kind: ScoreKind,
+    tensor: &str,
+    image: usize,
+) -> ImageResult {
+    let bad = row.iter().find(|v| v.is_nan()).or_else(|| match kind {
+        ScoreKind::Logits => row.iter().find(|v| v.is_infinite()),
+        ScoreKind::Probabilities => None,
+    });
+    if let Some(&value) = bad {
+        return Err(Error::NonFiniteOutput {
+            image,
+            tensor: tensor.to_owned(),
+            value,
+        });
+    }
+    let scores = if background_first {
+        &row[1.min(row.len())..]
+    } else {
+        row
+    };
+    let k = TOP_K.min(scores.len());
+    let by_score = |a: &usize, b: &usize| scores[*b].total_cmp(&scores[*a]).then(a.cmp(b));
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    if k > 0 && k < order.len() {
+        order.select_nth_unstable_by(k - 1, by_score);
+        order.truncate(k);
+    }
+    order.sort_by(by_score);
+    order.truncate(k);
+    let probabilities = match kind {
+        ScoreKind::Probabilities => order.iter().map(|&i| f64::from(scores[i])).collect(),
+        ScoreKind::Logits => {
+            let max = scores
+                .iter()
+                .fold(f64::NEG_INFINITY, |m, &v| m.max(f64::from(v)));
+            let total: f64 = scores.iter().map(|&v| (f64::from(v) - max).exp()).sum();
+            order
+                .iter()
+                .map(|&i| (f64::from(scores[i]) - max).exp() / total)
+                .collect()
+        }
+    };
+    Ok(Prediction {
+        classes: order,
+        probabilities,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_classifier_can_move_to_a_worker_thread() {
+        fn assert_send<T: Send>() {}
+        fn assert_sync<T: Sync>() {}
+        assert_send::<Classifier>();
+        assert_sync::<crate::Runtime>();
+    }
+
+    #[test]
+    fn softmax_and_ranking() {
+        let row = [1.0f32, 3.0, 2.0, 3.0, -1.0, 0.0, 0.5];
+        let p = predict_row(&row, false, ScoreKind::Logits, "y", 0).expect("finite");
+        // Ties keep the lower class index first.
+        assert_eq!(p.classes, vec![1, 3, 2, 0, 6]);
+        let total: f64 = row.iter().map(|&v| f64::from(v).exp()).sum();
+        assert!((p.probabilities[0] - 3f64.exp() / total).abs() < 1e-12);
+        assert!(p.probabilities.windows(2).all(|w| w[0] >= w[1]));
+    }
+
+    #[test]
+    fn background_column_is_dropped() {
+        let mut row = vec![0.0f32; 1001];
+        row[0] = 100.0; // background
+        row[1] = 5.0; // ImageNet class 0
+        row[1000] = 4.0; // ImageNet class 999
+        let p = predict_row(&row, true, ScoreKind::Logits, "y", 0).expect("finite");
+        assert_eq!(&p.classes[..2], &[0, 999]);
+        assert_eq!(p.classes.len(), TOP_K);
+    }
+
+    #[test]
+    fn probabilities_are_used_as_given() {
+        let row = [0.1f32, 0.6, 0.3];
+        let p = predict_row(&row, false, ScoreKind::Probabilities, "y", 0).expect("finite");
+        assert_eq!(p.classes, vec![1, 2, 0]);
+        assert_eq!(
+            p.probabilities,
+            vec![f64::from(0.6f32), f64::from(0.3f32), f64::from(0.1f32)]
+        );
+        assert_eq!(p.top1(), Some((1, f64::from(0.6f32))));
+    }
+
+    #[test]
+    fn nan_is_reported_not_ranked() {
+        let row = [0.1f32, f32::NAN, 0.3];
+        let err = predict_row(&row, false, ScoreKind::Logits, "logits", 7).expect_err("nan");
+        assert!(matches!(err, Error::NonFiniteOutput { image: 7, .. }));
+        assert!(
+            err.to_string().starts_with("NaN output for image 7"),
+            "{err}"
+        );
+        let inf = [0.1f32, f32::INFINITY, 0.3];
+        assert!(predict_row(&inf, false, ScoreKind::Logits, "y", 0).is_err());
+    }
+}

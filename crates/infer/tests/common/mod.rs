@@ -1,0 +1,134 @@
+//! Shared helpers of the integration tests: the runtime, fixtures, the Python reference.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use imagenetx_infer::Runtime;
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A model of `fixtures/models/`.
+pub fn fixture(name: &str) -> PathBuf {
+    let path = workspace().join("fixtures/models").join(name);
+    assert!(
+        path.is_file(),
+        "fixture {} is missing (see fixtures/models/generate.py)",
+        path.display()
+    );
+    path
+}
+
+/// The ONNX Runtime found by the same discovery the binary uses; fails the test when absent.
+pub fn runtime() -> &'static Runtime {
+    match Runtime::discover(None, false) {
+        Ok(runtime) => runtime,
+        Err(err) => panic!("these tests need ONNX Runtime; run `just setup-ort` first.\n{err}"),
+    }
+}
+
+/// The project venv's Python (`IMAGENETX_VENV` or `<repo>/.cache/venv`); fails when absent.
+pub fn venv_python() -> PathBuf {
+    let venv = std::env::var_os("IMAGENETX_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join(".cache/venv"));
+    let python = venv.join("bin/python");
+    assert!(
+        python.is_file(),
+        "parity tests need the reference venv at {}; run `just venv` first",
+        venv.display()
+    );
+    python
+}
+
+/// A seeded pseudo-random tensor (splitmix64, uniform in [-2.5, 2.5)): the golden
+/// "preprocessed" input, so inference is tested apart from decoding.
+pub fn golden_tensor(len: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed;
+    (0..len)
+        .map(|_| {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            ((z >> 40) as f32 / (1u64 << 24) as f32) * 5.0 - 2.5
+        })
+        .collect()
+}
+
+/// One image's reference result.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reference {
+    /// Top-5 classes and probabilities.
+    Top5(Vec<usize>, Vec<f64>),
+    /// The scores held NaN.
+    Nan,
+}
+
+/// Runs `tests/ort_reference.py` (Python onnxruntime) on `data` shaped `shape`.
+pub fn reference(
+    model: &Path,
+    data: &[f32],
+    shape: [usize; 4],
+    output: &str,
+    probabilities: bool,
+    background: bool,
+) -> Vec<Reference> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tensor = dir.path().join("golden.f32");
+    let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(&tensor, bytes).expect("write golden tensor");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ort_reference.py");
+    let shape_arg = shape
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut cmd = Command::new(venv_python());
+    cmd.arg(&script)
+        .arg(model)
+        .arg(&tensor)
+        .arg(shape_arg)
+        .args(["--output", output]);
+    if probabilities {
+        cmd.arg("--probabilities");
+    }
+    if background {
+        cmd.arg("--background");
+    }
+    let out = cmd.output().expect("run the Python reference");
+    assert!(
+        out.status.success(),
+        "reference failed on {}: {}",
+        model.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("reference JSON");
+    json["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .map(|image| {
+            if image.as_str() == Some("nan") {
+                return Reference::Nan;
+            }
+            let classes = image["classes"]
+                .as_array()
+                .expect("classes")
+                .iter()
+                .map(|c| c.as_u64().expect("class") as usize)
+                .collect();
+            let probs = image["probabilities"]
+                .as_array()
+                .expect("probabilities")
+                .iter()
+                .map(|p| p.as_f64().expect("prob"))
+                .collect();
+            Reference::Top5(classes, probs)
+        })
+        .collect()
+}
