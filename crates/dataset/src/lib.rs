@@ -18,9 +18,11 @@
 //! ```
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod annotations;
 mod error;
+pub mod images;
 pub mod imaging;
 pub mod labels;
 pub mod predictions;
@@ -29,6 +31,7 @@ pub use annotations::{
     AnnotatedSet, AnnotationDir, AnnotationRecord, LoadOptions, Partition, Selection,
 };
 pub use error::{Error, Result};
+pub use images::{ImageEntry, ImageList, discover_images};
 pub use predictions::{
     AlignedPredictions, PredictionFile, collect_prediction_files, read_predictions,
 };

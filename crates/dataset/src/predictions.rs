@@ -103,6 +103,7 @@ pub fn read_predictions(
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut reader = csv::ReaderBuilder::new()
         .buffer_capacity(1 << 16)
+        .flexible(true)
         .from_reader(BufReader::with_capacity(1 << 16, file));
     let header = reader
         .byte_headers()
@@ -115,7 +116,11 @@ pub fn read_predictions(
                 1,
                 format!(
                     "missing column {name:?}: expected a header with file_name,predicted_class,predicted_probability, got {}",
-                    String::from_utf8_lossy(&header.as_slice().to_vec()).replace('\0', "")
+                    header
+                        .iter()
+                        .map(String::from_utf8_lossy)
+                        .collect::<Vec<_>>()
+                        .join(",")
                 ),
             )
         })

@@ -1,0 +1,365 @@
+//! [`Preprocessor`]: decode, resize, crop and normalise one image at a time,
+//! reusing buffers and resampling coefficients between images.
+
+use std::path::Path;
+
+use super::config::{ChannelOrder, Layout, PixelScale, PreprocessConfig};
+use super::decode::{JpegDecoder, RgbImage, SniffedFormat, decode_other, sniff_format};
+use super::error::{Error, Result};
+use super::geometry::{center_crop_span, resized_size};
+use super::resample::{Coefficients, Scratch, View, resample_window};
+
+/// Turns image files into model inputs according to a [`PreprocessConfig`].
+///
+/// One per worker thread (it is `Send`, not `Sync`): it owns a JPEG
+/// decompressor, scratch buffers and the coefficients of the last resize, so
+/// a stream of same-sized images allocates nothing per image beyond what the
+/// decoders allocate internally.
+#[derive(Debug)]
+pub struct Preprocessor {
+    config: PreprocessConfig,
+    jpeg: JpegDecoder,
+    decoded: RgbImage,
+    cropped: RgbImage,
+    scratch: Scratch,
+    horiz: Option<Coefficients>,
+    vert: Option<Coefficients>,
+    /// `lut[c][p]`: the normalised value of pixel value `p` in RGB channel `c`.
+    lut: [[f32; 256]; 3],
+}
+
+impl Preprocessor {
+    /// Validates `config` and prepares a preprocessor for it.
+    pub fn new(config: PreprocessConfig) -> Result<Self> {
+        config.validate()?;
+        let lut = normalisation_table(&config);
+        Ok(Self {
+            config,
+            jpeg: JpegDecoder::new()?,
+            decoded: RgbImage::default(),
+            cropped: RgbImage::default(),
+            scratch: Scratch::default(),
+            horiz: None,
+            vert: None,
+            lut,
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &PreprocessConfig {
+        &self.config
+    }
+
+    /// Number of `f32` one image fills: `3 * crop_height * crop_width`.
+    pub fn tensor_len(&self) -> usize {
+        self.config.tensor_len()
+    }
+
+    /// Reads and decodes a file to RGB, like Pillow's
+    /// `Image.open(path).convert("RGB")`.
+    pub fn decode_file(&mut self, path: &Path) -> Result<RgbImage> {
+        let bytes = read_file(path)?;
+        let mut out = RgbImage::default();
+        decode_into(&mut self.jpeg, &bytes, path, &mut out)?;
+        Ok(out)
+    }
+
+    /// Decodes in-memory bytes to RGB; `path` only names them in errors.
+    pub fn decode_bytes(&mut self, bytes: &[u8], path: &Path) -> Result<RgbImage> {
+        let mut out = RgbImage::default();
+        decode_into(&mut self.jpeg, bytes, path, &mut out)?;
+        Ok(out)
+    }
+
+    /// Resizes and centre-crops a decoded image: the uint8 RGB crop that the
+    /// tensor is computed from (torchvision's `CenterCrop(Resize(img))`).
+    pub fn resize_crop(&mut self, image: &RgbImage) -> RgbImage {
+        let mut out = RgbImage::default();
+        resize_crop_into(
+            &self.config,
+            image,
+            &mut out,
+            &mut self.horiz,
+            &mut self.vert,
+            &mut self.scratch,
+        );
+        out
+    }
+
+    /// Decodes a file and returns its uint8 RGB crop.
+    pub fn crop_file(&mut self, path: &Path) -> Result<RgbImage> {
+        let bytes = read_file(path)?;
+        decode_into(&mut self.jpeg, &bytes, path, &mut self.decoded)?;
+        let mut out = RgbImage::default();
+        resize_crop_into(
+            &self.config,
+            &self.decoded,
+            &mut out,
+            &mut self.horiz,
+            &mut self.vert,
+            &mut self.scratch,
+        );
+        Ok(out)
+    }
+
+    /// Writes the normalised tensor of a crop (as returned by
+    /// [`Preprocessor::resize_crop`]) into `out`, which must hold exactly
+    /// [`Preprocessor::tensor_len`] values, in the config's layout and
+    /// channel order. Each value is `(scale(p) - mean[c]) / std[c]` in `f32`,
+    /// bit for bit what `Normalize(ToTensor(crop))` gives.
+    pub fn write_tensor(&self, crop: &RgbImage, out: &mut [f32]) -> Result<()> {
+        let (h, w) = (self.config.crop_height, self.config.crop_width);
+        if crop.width() != w || crop.height() != h {
+            return Err(Error::InvalidConfig {
+                field: "crop_height/crop_width",
+                problem: format!(
+                    "are {h}x{w} but the crop given is {}x{}",
+                    crop.height(),
+                    crop.width()
+                ),
+            });
+        }
+        if out.len() != self.tensor_len() {
+            return Err(Error::OutputLength {
+                expected: self.tensor_len(),
+                got: out.len(),
+                height: h,
+                width: w,
+            });
+        }
+        let order: [usize; 3] = match self.config.channel_order {
+            ChannelOrder::Rgb => [0, 1, 2],
+            ChannelOrder::Bgr => [2, 1, 0],
+        };
+        let px = crop.as_bytes();
+        match self.config.layout {
+            Layout::Nchw => {
+                let plane = w as usize * h as usize;
+                for (dst_c, &src_c) in order.iter().enumerate() {
+                    let lut = &self.lut[src_c];
+                    let dst = &mut out[dst_c * plane..(dst_c + 1) * plane];
+                    for (o, p) in dst.iter_mut().zip(px.chunks_exact(3)) {
+                        *o = lut[usize::from(p[src_c])];
+                    }
+                }
+            }
+            Layout::Nhwc => {
+                for (o, p) in out.chunks_exact_mut(3).zip(px.chunks_exact(3)) {
+                    for (dst_c, &src_c) in order.iter().enumerate() {
+                        o[dst_c] = self.lut[src_c][usize::from(p[src_c])];
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes, resizes, crops and normalises one image file into `out`
+    /// (one image's slot of a batch buffer; [`Preprocessor::tensor_len`]
+    /// values).
+    pub fn preprocess_file(&mut self, path: &Path, out: &mut [f32]) -> Result<()> {
+        let bytes = read_file(path)?;
+        self.preprocess_bytes(&bytes, path, out)
+    }
+
+    /// [`Preprocessor::preprocess_file`] on bytes already in memory; `path`
+    /// only names them in errors.
+    pub fn preprocess_bytes(&mut self, bytes: &[u8], path: &Path, out: &mut [f32]) -> Result<()> {
+        if out.len() != self.tensor_len() {
+            return Err(Error::OutputLength {
+                expected: self.tensor_len(),
+                got: out.len(),
+                height: self.config.crop_height,
+                width: self.config.crop_width,
+            });
+        }
+        decode_into(&mut self.jpeg, bytes, path, &mut self.decoded)?;
+        let mut cropped = std::mem::take(&mut self.cropped);
+        resize_crop_into(
+            &self.config,
+            &self.decoded,
+            &mut cropped,
+            &mut self.horiz,
+            &mut self.vert,
+            &mut self.scratch,
+        );
+        let result = self.write_tensor(&cropped, out);
+        self.cropped = cropped;
+        result
+    }
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    if bytes.is_empty() {
+        return Err(Error::Empty {
+            path: path.to_owned(),
+        });
+    }
+    Ok(bytes)
+}
+
+fn decode_into(
+    jpeg: &mut JpegDecoder,
+    bytes: &[u8],
+    path: &Path,
+    out: &mut RgbImage,
+) -> Result<()> {
+    if bytes.is_empty() {
+        return Err(Error::Empty {
+            path: path.to_owned(),
+        });
+    }
+    match sniff_format(bytes) {
+        Some(SniffedFormat::Jpeg) => jpeg.decode(bytes, path, out),
+        Some(SniffedFormat::Other(format)) => decode_other(bytes, format, path, out),
+        None => Err(Error::UnsupportedFormat {
+            path: path.to_owned(),
+            magic: bytes
+                .iter()
+                .take(8)
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        }),
+    }
+}
+
+/// The cached coefficients for `in_size -> out_size`, output pixels
+/// `outputs`, recomputed when any of them changes.
+fn coefficients<'a>(
+    slot: &'a mut Option<Coefficients>,
+    in_size: u32,
+    out_size: u32,
+    outputs: std::ops::Range<usize>,
+    config: &PreprocessConfig,
+) -> &'a Coefficients {
+    let fresh = |c: &Coefficients| {
+        c.in_size() == in_size && c.out_size() == out_size && c.outputs() == outputs
+    };
+    match slot {
+        Some(c) if fresh(c) => {}
+        _ => {
+            *slot = Some(Coefficients::for_outputs(
+                in_size,
+                out_size,
+                config.interpolation,
+                outputs.clone(),
+            ))
+        }
+    }
+    slot.get_or_insert_with(|| {
+        Coefficients::for_outputs(in_size, out_size, config.interpolation, outputs)
+    })
+}
+
+fn resize_crop_into(
+    config: &PreprocessConfig,
+    image: &RgbImage,
+    out: &mut RgbImage,
+    horiz: &mut Option<Coefficients>,
+    vert: &mut Option<Coefficients>,
+    scratch: &mut Scratch,
+) {
+    let (ch, cw) = (config.crop_height, config.crop_width);
+    let (rw, rh) = resized_size(image.width(), image.height(), config.resize);
+    let ys = center_crop_span(rh, ch);
+    let xs = center_crop_span(rw, cw);
+    let padded = ys.len < ch || xs.len < cw;
+    let dst = if padded {
+        out.reset(cw, ch)
+    } else {
+        out.reset_for_overwrite(cw, ch)
+    };
+    if image.width() == 0 || image.height() == 0 {
+        return;
+    }
+    let rows = ys.src_start as usize..(ys.src_start + ys.len) as usize;
+    let cols = xs.src_start as usize..(xs.src_start + xs.len) as usize;
+    let src = View {
+        data: image.as_bytes(),
+        width: image.width() as usize,
+        height: image.height() as usize,
+    };
+    let hc = coefficients(horiz, image.width(), rw, cols.clone(), config);
+    let vc = coefficients(vert, image.height(), rh, rows.clone(), config);
+    if !padded {
+        resample_window(src, hc, vc, rows, cols, dst, scratch);
+        return;
+    }
+    // Padded: resample the window into a temporary, then place it.
+    let mut window = vec![0u8; rows.len() * cols.len() * 3];
+    resample_window(
+        src,
+        hc,
+        vc,
+        rows.clone(),
+        cols.clone(),
+        &mut window,
+        scratch,
+    );
+    let row_bytes = cols.len() * 3;
+    for i in 0..rows.len() {
+        let y = ys.dst_start as usize + i;
+        let start = (y * cw as usize + xs.dst_start as usize) * 3;
+        dst[start..start + row_bytes].copy_from_slice(&window[i * row_bytes..(i + 1) * row_bytes]);
+    }
+}
+
+fn normalisation_table(config: &PreprocessConfig) -> [[f32; 256]; 3] {
+    let mut lut = [[0f32; 256]; 3];
+    for (c, table) in lut.iter_mut().enumerate() {
+        for (p, v) in table.iter_mut().enumerate() {
+            let x = match config.scale {
+                PixelScale::UnitInterval => p as f32 / 255.0,
+                PixelScale::Raw => p as f32,
+            };
+            *v = (x - config.mean[c]) / config.std[c];
+        }
+    }
+    lut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preprocessor_moves_to_worker_threads() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Preprocessor>();
+    }
+
+    #[test]
+    fn normalisation_is_torchvision_formula() {
+        let lut = normalisation_table(&PreprocessConfig::torchvision());
+        // (1/255 - 0.485) / 0.229 in f32, written out step by step.
+        let x = 1.0f32 / 255.0f32;
+        assert_eq!(lut[0][1].to_bits(), ((x - 0.485f32) / 0.229f32).to_bits());
+        assert_eq!(lut[2][0], -0.406f32 / 0.225f32);
+        let tfl = normalisation_table(&PreprocessConfig::tflite(224).expect("valid"));
+        assert_eq!(tfl[1][127], 0.0);
+        assert_eq!(tfl[1][255], 1.0);
+        assert_eq!(tfl[1][255 - 254], -126.0 / 128.0);
+    }
+
+    #[test]
+    fn small_image_is_zero_padded_like_torchvision() {
+        let mut config = PreprocessConfig::torchvision();
+        config.resize = super::super::config::Resize::None;
+        config.crop_height = 4;
+        config.crop_width = 5;
+        let mut p = Preprocessor::new(config).expect("valid");
+        // 2x3 image, value = 10 * (row * 2 + col) + 10.
+        let data: Vec<u8> = (0..6).flat_map(|i| [10 * (i + 1) as u8; 3]).collect();
+        let img = RgbImage::from_raw(2, 3, data).expect("sized");
+        let crop = p.resize_crop(&img);
+        // Width pad (5 - 2) // 2 = 1 left; height pad (4 - 3) // 2 = 0 top.
+        let at = |x: usize, y: usize| crop.as_bytes()[(y * 5 + x) * 3];
+        assert_eq!([at(0, 0), at(1, 0), at(2, 0), at(3, 0)], [0, 10, 20, 0]);
+        assert_eq!([at(1, 2), at(2, 2), at(1, 3)], [50, 60, 0]);
+    }
+}
