@@ -11,13 +11,14 @@ venv := IMAGENETX_CACHE / "venv"
 import? "just/preprocess.just"
 import? "just/infer.just"
 import? "just/parity.just"
+import? "just/models.just"
 import? "just/report.just"
 
 default:
     @just --list
 
 # Fetch and verify everything the tool needs at run time (annotations, ONNX Runtime).
-setup: setup-annotations
+setup: setup-annotations setup-ort
 
 # Fetch the ImageNet-X annotations (CC BY-NC 4.0) into the cache and verify their SHA-256.
 setup-annotations:
@@ -44,10 +45,21 @@ check:
     cargo clippy --workspace --all-targets --locked -- -D warnings
     RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 
-# Everything CI runs: checks, then unit, integration and parity tests.
-test: setup venv check
+# Everything CI runs: checks, then unit, integration, parity and browser tests.
+test: setup venv model-lite0 check
     IMAGENETX_VENV="{{venv}}" cargo test --workspace --locked --release
 
-# Error-ratio analysis of prediction CSVs (the paper's toolkit format).
-analyze *ARGS: build
+# The main job on bundled inputs: EfficientNet-Lite0 on the fixture photos, predictions and factors.
+demo: setup model-lite0 build
+    mkdir -p out/demo
+    target/release/imagenetx evaluate onnx_models/efficientnet_lite0.onnx \
+        --images fixtures/photos --image-annotations fixtures/photos/annotations.jsonl \
+        --out out/demo/efficientnet_lite0.predictions.csv --analysis-out out/demo/factors
+
+# Evaluate any ONNX classifier on a folder of images: just eval MODEL IMAGES [FLAGS...]
+eval MODEL IMAGES *ARGS: setup build
+    target/release/imagenetx evaluate "{{MODEL}}" --images "{{IMAGES}}" {{ARGS}}
+
+# Error-ratio analysis of prediction CSVs (the paper's toolkit format): just analyze PRED... [FLAGS...]
+analyze *ARGS: setup-annotations build
     target/release/imagenetx analyze {{ARGS}}
