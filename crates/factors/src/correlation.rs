@@ -82,14 +82,27 @@ pub fn spearman_binary(x: &[bool], y: &[bool]) -> Option<Correlation> {
     Some(Correlation { rho, p_value })
 }
 
-/// The correlation matrix of `columns` (1 on the diagonal of every non-constant column).
+/// The correlation matrix of `columns`: exactly 1 (p-value 0) on the diagonal of every
+/// non-constant column, `None` for constant ones.
 pub fn spearman_matrix(columns: &[Indicator]) -> Vec<Vec<Option<Correlation>>> {
     columns
         .iter()
-        .map(|x| {
+        .enumerate()
+        .map(|(i, x)| {
             columns
                 .iter()
-                .map(|y| spearman_binary(&x.values, &y.values))
+                .enumerate()
+                .map(|(j, y)| {
+                    let c = spearman_binary(&x.values, &y.values);
+                    if i == j {
+                        c.map(|_| Correlation {
+                            rho: 1.0,
+                            p_value: 0.0,
+                        })
+                    } else {
+                        c
+                    }
+                })
                 .collect()
         })
         .collect()
