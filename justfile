@@ -47,6 +47,7 @@ check:
 
 # Everything CI runs: checks, then unit, integration, parity and browser tests.
 test: setup venv model-lite0 check
+    scripts/ensure_chromium.sh
     IMAGENETX_VENV="{{venv}}" cargo test --workspace --locked --release
 
 # The main job on bundled inputs: EfficientNet-Lite0 on the fixture photos, predictions and factors.
@@ -54,7 +55,9 @@ demo: setup model-lite0 build
     mkdir -p out/demo
     target/release/imagenetx evaluate onnx_models/efficientnet_lite0.onnx \
         --images fixtures/photos --image-annotations fixtures/photos/annotations.jsonl \
-        --out out/demo/efficientnet_lite0.predictions.csv --analysis-out out/demo/factors
+        --out out/demo/efficientnet_lite0.predictions.csv --analysis-out out/demo/factors \
+        --report out/demo/report.html
+    @echo "report: out/demo/report.html (self-contained; open it in a browser)"
 
 # Evaluate any ONNX classifier on a folder of images: just eval MODEL IMAGES [FLAGS...]
 eval MODEL IMAGES *ARGS: setup build

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 mod common;
+mod preprocess;
 
 /// Why does your image classifier fail? ImageNet-X factor analysis for ONNX models.
 #[derive(Debug, Parser)]
@@ -30,7 +31,11 @@ enum Command {
     /// Explain how an ONNX model will be fed and read: input, layout, classes, preprocessing.
     Inspect(cmd::inspect::Args),
     /// Run an ONNX classifier over images, write predictions, report accuracy and factors.
-    Evaluate(cmd::evaluate::Args),
+    Evaluate(Box<cmd::evaluate::Args>),
+    /// Paired comparison of two models per factor: differences, intervals, McNemar tests.
+    Compare(cmd::compare::Args),
+    /// A self-contained HTML report: tables with intervals, plots, a gallery of failures.
+    Report(cmd::report::Args),
 }
 
 /// What a command reports when it finishes without a fatal error.
@@ -49,7 +54,9 @@ fn main() -> ExitCode {
         Command::Analyze(args) => cmd::analyze::run(args),
         Command::Annotations(args) => cmd::annotations::run(args),
         Command::Inspect(args) => cmd::inspect::run(args),
-        Command::Evaluate(args) => cmd::evaluate::run(args),
+        Command::Evaluate(args) => cmd::evaluate::run(*args),
+        Command::Compare(args) => cmd::compare::run(args),
+        Command::Report(args) => cmd::report::run(args),
     };
     match result {
         Ok(Outcome::Done) => ExitCode::SUCCESS,

@@ -191,6 +191,7 @@ fn every_fixture_model_matches_the_python_reference() {
 fn lite0_matches_the_reference_and_recognises_the_photos() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let out = tmp.path().join("lite0.csv");
+    let html = tmp.path().join("report/lite0.html");
     let run = evaluate(&[
         lite0().as_os_str(),
         "--images".as_ref(),
@@ -199,6 +200,8 @@ fn lite0_matches_the_reference_and_recognises_the_photos() {
         photos().join("annotations.jsonl").as_os_str(),
         "--out".as_ref(),
         out.as_os_str(),
+        "--report".as_ref(),
+        html.as_os_str(),
     ]);
     assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
     let ours = read_csv(&out);
@@ -244,6 +247,18 @@ fn lite0_matches_the_reference_and_recognises_the_photos() {
     assert_eq!(record["provider"]["used"], "CPUExecutionProvider");
     assert_eq!(record["counts"]["predicted"], 5);
     assert_eq!(record["model"]["sha256"].as_str().map(str::len), Some(64));
+    // --report: one self-contained page with the plots and the two misclassified photos.
+    let page = std::fs::read_to_string(&html).expect("the report was written");
+    assert!(page.contains("<svg"), "no plot in the report");
+    assert_eq!(
+        page.matches("data:image/jpeg;base64,").count(),
+        2,
+        "gallery thumbnails"
+    );
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "network reference"
+    );
 }
 
 #[test]

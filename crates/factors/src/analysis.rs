@@ -273,6 +273,84 @@ impl ModelAnalysis {
     }
 }
 
+/// What became of one annotated image in an analysis.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Outcome {
+    /// The model has no prediction for it: left out.
+    Missing,
+    /// Left out by the options (an empty ReaL list with `skip_empty_real`).
+    Excluded,
+    /// Scored.
+    Scored {
+        /// Whether the prediction counts as correct under the error type.
+        correct: bool,
+        /// The model's probability for its prediction.
+        probability: f64,
+    },
+}
+
+impl Outcome {
+    /// `Some(correct)` for a scored image, `None` for one left out.
+    pub fn correct(self) -> Option<bool> {
+        match self {
+            Outcome::Scored { correct, .. } => Some(correct),
+            _ => None,
+        }
+    }
+}
+
+/// Scores each annotated image: whether the model's prediction counts as correct under
+/// `options.error_type` (the toolkit's `is_correct`, `is_metaclass_correct`,
+/// `is_correct_real`), or why the image is left out. Every statistic of the crate is built on
+/// these outcomes.
+pub fn outcomes(
+    annotations: &Annotations,
+    predictions: &[Option<Prediction>],
+    options: AnalysisOptions,
+) -> Result<Vec<Outcome>> {
+    if predictions.len() != annotations.len() {
+        return Err(Error::Misaligned {
+            model: String::new(),
+            predictions: predictions.len(),
+            images: annotations.len(),
+        });
+    }
+    let n_classes = annotations.n_classes();
+    let mut out = Vec::with_capacity(predictions.len());
+    for (index, (image, prediction)) in annotations.images.iter().zip(predictions).enumerate() {
+        let Some(prediction) = prediction else {
+            out.push(Outcome::Missing);
+            continue;
+        };
+        let predicted_metaclass =
+            annotations
+                .class_metaclass(prediction.class)
+                .ok_or(Error::ClassOutOfRange {
+                    what: "prediction",
+                    index,
+                    class: prediction.class,
+                    classes: n_classes,
+                })?;
+        let correct = match options.error_type {
+            ErrorType::Class => prediction.class == image.class,
+            ErrorType::Metaclass => predicted_metaclass == annotations.metaclass_of(index),
+            ErrorType::RealClass => match image.real.as_deref() {
+                Some(labels) if !labels.is_empty() => labels.contains(&prediction.class),
+                _ if options.skip_empty_real => {
+                    out.push(Outcome::Excluded);
+                    continue;
+                }
+                _ => false,
+            },
+        };
+        out.push(Outcome::Scored {
+            correct,
+            probability: prediction.probability,
+        });
+    }
+    Ok(out)
+}
+
 /// Analyses one model. `predictions[i]` is the model's prediction for annotated image `i`
 /// (`None` when the model has none).
 pub fn analyze(
@@ -299,43 +377,33 @@ pub fn analyze(
     let mut wrong_metaclass = [[0u64; N_FACTORS]; N_METACLASSES];
     let (mut missing, mut excluded) = (0, 0);
 
-    for (index, (image, prediction)) in annotations.images.iter().zip(predictions).enumerate() {
-        let Some(prediction) = prediction else {
-            missing += 1;
-            continue;
-        };
-        let predicted_metaclass =
-            annotations
-                .class_metaclass(prediction.class)
-                .ok_or(Error::ClassOutOfRange {
-                    what: "prediction",
-                    index,
-                    class: prediction.class,
-                    classes: n_classes,
-                })?;
-        let correct = match options.error_type {
-            ErrorType::Class => prediction.class == image.class,
-            ErrorType::Metaclass => predicted_metaclass == annotations.metaclass_of(index),
-            ErrorType::RealClass => match image.real.as_deref() {
-                Some(labels) if !labels.is_empty() => labels.contains(&prediction.class),
-                _ if options.skip_empty_real => {
-                    excluded += 1;
-                    continue;
-                }
-                _ => false,
-            },
+    let scored = outcomes(annotations, predictions, options)?;
+    for (index, (image, outcome)) in annotations.images.iter().zip(&scored).enumerate() {
+        let (correct, probability) = match outcome {
+            Outcome::Missing => {
+                missing += 1;
+                continue;
+            }
+            Outcome::Excluded => {
+                excluded += 1;
+                continue;
+            }
+            Outcome::Scored {
+                correct,
+                probability,
+            } => (*correct, *probability),
         };
         let metaclass = annotations.metaclass_of(index);
         let group = &mut metaclasses[metaclass.index()];
         counts.overall.add(correct);
         group.overall.add(correct);
         classes[usize::from(image.class)].add(correct);
-        ece_all.add(prediction.probability, correct);
+        ece_all.add(probability, correct);
         for factor in image.factors.iter() {
             let f = factor.index();
             counts.factors[f].add(correct);
             group.factors[f].add(correct);
-            ece_factor[f].add(prediction.probability, correct);
+            ece_factor[f].add(probability, correct);
             if !correct {
                 wrong_factor[f] += 1;
                 wrong_metaclass[metaclass.index()][f] += 1;

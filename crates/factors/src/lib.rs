@@ -33,16 +33,19 @@
 //! ```
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod analysis;
 pub mod calibration;
+pub mod compare;
 pub mod correlation;
+pub mod intervals;
 mod vocab;
 
 pub use analysis::{
     AnalysisOptions, AnnotatedImage, Annotations, Counts, ErrorType, GroupCounts, MetaclassShift,
-    ModelAnalysis, N_FACTORS, N_METACLASSES, Prediction, WORST_K_CLASSES, analyze,
-    prevalence_shift,
+    ModelAnalysis, N_FACTORS, N_METACLASSES, Outcome, Prediction, WORST_K_CLASSES, analyze,
+    outcomes, prevalence_shift,
 };
 pub use vocab::{Factor, FactorSet, Metaclass, UnknownName};
 

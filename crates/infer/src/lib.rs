@@ -40,6 +40,7 @@
 //! ```
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod atomic;
 mod classify;

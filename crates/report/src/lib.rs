@@ -1,5 +1,7 @@
 //! Tables for ImageNet-X factor analyses: the paper toolkit's CSV layouts, Markdown for pull
-//! requests, aligned text for terminals and JSON for machines.
+//! requests, aligned text for terminals and JSON for machines; SVG charts ([`plots`]), the
+//! self-contained HTML report ([`html::render`]) and a Markdown summary
+//! ([`markdown::summary`]), all from plain data.
 //!
 //! ```
 //! use imagenetx_report::table::{Cell, Table};
@@ -11,8 +13,12 @@
 //! ```
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod analysis;
+pub mod html;
+pub mod markdown;
+pub mod plots;
 pub mod table;
 
 pub use table::{Cell, Table};

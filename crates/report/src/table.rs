@@ -65,6 +65,28 @@ pub fn format_float(x: f64) -> String {
     format!("{x}")
 }
 
+/// A number with `decimals` decimals for people; `—` when undefined or not finite.
+pub fn fixed(x: Option<f64>, decimals: usize) -> String {
+    match x {
+        Some(v) if v.is_finite() => format!("{v:.decimals$}"),
+        _ => "—".to_string(),
+    }
+}
+
+/// `value [low, high]` for people: the value with `decimals` decimals, the interval bounds
+/// with as many; just the value when there is no interval, `—` when it is undefined.
+pub fn with_interval(x: Option<f64>, interval: Option<(f64, f64)>, decimals: usize) -> String {
+    match (x, interval) {
+        (Some(_), Some((low, high))) => format!(
+            "{} [{}, {}]",
+            fixed(x, decimals),
+            fixed(Some(low), decimals),
+            fixed(Some(high), decimals)
+        ),
+        _ => fixed(x, decimals),
+    }
+}
+
 /// A table: named columns and rows of cells.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Table {

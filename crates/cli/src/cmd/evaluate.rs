@@ -26,6 +26,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::Outcome;
+use crate::cmd::report::{ReportModel, ReportOptions, build_report, run_metadata};
 use crate::common::{AnnotationArgs, ensure_dir, write_atomic};
 use crate::preprocess::{PreprocessArgs, resolve};
 
@@ -39,8 +40,8 @@ pub struct Args {
     /// training subset, or any folder of images (with --image-annotations for analysis).
     #[arg(long, value_name = "DIR")]
     pub images: PathBuf,
-    /// Predictions CSV to write [default: <model stem>.predictions.csv]; the run record goes
-    /// beside it as <same stem>.run.json.
+    /// Predictions CSV to write [default: MODEL_STEM.predictions.csv]; the run record goes
+    /// beside it, with the extension .run.json instead of .csv.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// ImageNet-X-schema JSONL annotating the images (for folders outside ImageNet).
@@ -51,6 +52,10 @@ pub struct Args {
     /// Write the factor tables (as `analyze --out`) into this folder.
     #[arg(long, value_name = "DIR")]
     pub analysis_out: Option<PathBuf>,
+    /// Write a self-contained HTML report (tables with intervals, plots, a gallery of
+    /// misclassified images with thumbnails) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
     /// Continue an interrupted run: keep the predictions already in --out (after checking the
     /// run record names the same model and preprocessing) and do only the rest.
     #[arg(long)]
@@ -279,7 +284,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     }
 
     let rows = imagenetx_infer::read_predictions(&written)?;
-    report(&args, &list.images, &rows)?;
+    report(&args, &list.images, &rows, &written)?;
     Ok(if skipped.is_empty() {
         Outcome::Done
     } else {
@@ -412,7 +417,12 @@ fn truth(args: &Args, images: &[ImageEntry]) -> anyhow::Result<Truth> {
     })
 }
 
-fn report(args: &Args, images: &[ImageEntry], rows: &[PredictionRow]) -> anyhow::Result<()> {
+fn report(
+    args: &Args,
+    images: &[ImageEntry],
+    rows: &[PredictionRow],
+    predictions_path: &std::path::Path,
+) -> anyhow::Result<()> {
     let truth = truth(args, images)?;
     let by_name: std::collections::HashMap<&str, &PredictionRow> =
         rows.iter().map(|r| (r.file_name.as_str(), r)).collect();
@@ -531,8 +541,33 @@ fn report(args: &Args, images: &[ImageEntry], rows: &[PredictionRow]) -> anyhow:
             set.options.selection.name(),
             set.len()
         );
+        println!("{}", factor_view(&analysis).to_text(4));
+        if let Some(path) = &args.report {
+            let options = ReportOptions {
+                title: format!("ImageNet-X report: {model}"),
+                image_paths: images
+                    .iter()
+                    .map(|i| (i.file_name.clone(), i.path.clone()))
+                    .collect(),
+                ..ReportOptions::default()
+            };
+            let input = build_report(
+                set,
+                truth.names.as_ref(),
+                &[ReportModel {
+                    analysis: analysis.clone(),
+                    predictions: &predictions,
+                    metadata: run_metadata(predictions_path),
+                }],
+                &options,
+            )?;
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                ensure_dir(parent)?;
+            }
+            write_atomic(path, imagenetx_report::html::render(&input).as_bytes())?;
+            eprintln!("wrote the report {}", path.display());
+        }
         let results = [analysis];
-        println!("{}", factor_view(&results[0]).to_text(4));
         if let Some(dir) = &args.analysis_out {
             ensure_dir(dir)?;
             write_atomic(

@@ -2,5 +2,7 @@
 
 pub mod analyze;
 pub mod annotations;
+pub mod compare;
 pub mod evaluate;
 pub mod inspect;
+pub mod report;
