@@ -13,6 +13,7 @@ import? "just/infer.just"
 import? "just/parity.just"
 import? "just/models.just"
 import? "just/report.just"
+import? "just/bench.just"
 
 default:
     @just --list

@@ -1,8 +1,7 @@
 //! The ImageNet-X annotation files and the folder that holds them.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
-use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use imagenetx_factors::{AnnotatedImage, Annotations, Factor, FactorSet, Metaclass};
@@ -84,8 +83,9 @@ pub struct AnnotationRecord {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawRecord {
-    file_name: String,
+struct RawRecord<'a> {
+    #[serde(borrow)]
+    file_name: Cow<'a, str>,
     class: i64,
     multiple_objects: u8,
     background: u8,
@@ -103,11 +103,13 @@ struct RawRecord {
     shape: u8,
     subcategory: u8,
     texture: u8,
-    justification: Option<String>,
-    one_word: Option<String>,
+    #[serde(borrow)]
+    justification: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    one_word: Option<Cow<'a, str>>,
 }
 
-impl RawRecord {
+impl RawRecord<'_> {
     fn flags(&self) -> [(Factor, u8); 16] {
         [
             (Factor::Pose, self.pose),
@@ -134,16 +136,15 @@ impl RawRecord {
 /// `file_name`, `class` (0..`n_classes`), the 16 factors as 0/1, `justification` and
 /// `one_word` (strings or null). Blank lines are skipped; a repeated `file_name` is an error.
 pub fn read_annotation_file(path: &Path, n_classes: usize) -> Result<Vec<AnnotationRecord>> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut records = Vec::new();
-    let mut seen: FxHashMap<String, u64> = FxHashMap::default();
-    for (number, line) in BufReader::new(file).lines().enumerate() {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut records = Vec::with_capacity(text.len() / 350 + 1);
+    let mut line_numbers = Vec::with_capacity(text.len() / 350 + 1);
+    for (number, line) in text.lines().enumerate() {
         let number = number as u64 + 1;
-        let line = line.map_err(|e| Error::io(path, e))?;
         if line.trim().is_empty() {
             continue;
         }
-        let raw: RawRecord = serde_json::from_str(&line).map_err(|e| {
+        let raw: RawRecord<'_> = serde_json::from_str(line).map_err(|e| {
             Error::parse(
                 path,
                 number,
@@ -174,23 +175,28 @@ pub fn read_annotation_file(path: &Path, n_classes: usize) -> Result<Vec<Annotat
                 }
             }
         }
-        if let Some(first) = seen.insert(raw.file_name.clone(), number) {
+        records.push(AnnotationRecord {
+            file_name: raw.file_name.into_owned(),
+            class,
+            factors,
+            justification: raw.justification.map(Cow::into_owned),
+            one_word: raw.one_word.map(Cow::into_owned),
+        });
+        line_numbers.push(number);
+    }
+    let mut seen: FxHashMap<&str, u64> = FxHashMap::default();
+    seen.reserve(records.len());
+    for (record, number) in records.iter().zip(&line_numbers) {
+        if let Some(first) = seen.insert(&record.file_name, *number) {
             return Err(Error::parse(
                 path,
-                number,
+                *number,
                 format!(
                     "{} is annotated twice (first on line {first})",
-                    raw.file_name
+                    record.file_name
                 ),
             ));
         }
-        records.push(AnnotationRecord {
-            file_name: raw.file_name,
-            class,
-            factors,
-            justification: raw.justification,
-            one_word: raw.one_word,
-        });
     }
     Ok(records)
 }
@@ -414,9 +420,11 @@ impl AnnotatedSet {
             Annotations::new(images, class_metaclass).map_err(|e| Error::AnnotationsNotFound {
                 message: format!("annotations do not fit the class mapping: {e}"),
             })?;
+        // Validation names are found through `val_positions`; only other names are hashed.
         let index = records
             .iter()
             .enumerate()
+            .filter(|(_, r)| val_index(&r.file_name).is_none())
             .map(|(i, r)| (r.file_name.clone(), i as u32))
             .collect();
         let mut val_positions = Vec::new();

@@ -366,6 +366,26 @@ pub fn analyze(
             images: annotations.len(),
         });
     }
+    let scored = outcomes(annotations, predictions, options)?;
+    analyze_outcomes(annotations, model, &scored, options)
+}
+
+/// Analyses one model from its per-image [`outcomes`] (computed with the same `options`):
+/// what [`analyze`] does after scoring, for callers that keep the outcomes for intervals or
+/// comparisons.
+pub fn analyze_outcomes(
+    annotations: &Annotations,
+    model: &str,
+    scored: &[Outcome],
+    options: AnalysisOptions,
+) -> Result<ModelAnalysis> {
+    if scored.len() != annotations.len() {
+        return Err(Error::Misaligned {
+            model: model.to_string(),
+            predictions: scored.len(),
+            images: annotations.len(),
+        });
+    }
     let n_classes = annotations.n_classes();
     let mut counts = GroupCounts::default();
     let mut metaclasses = [GroupCounts::default(); N_METACLASSES];
@@ -377,8 +397,7 @@ pub fn analyze(
     let mut wrong_metaclass = [[0u64; N_FACTORS]; N_METACLASSES];
     let (mut missing, mut excluded) = (0, 0);
 
-    let scored = outcomes(annotations, predictions, options)?;
-    for (index, (image, outcome)) in annotations.images.iter().zip(&scored).enumerate() {
+    for (index, (image, outcome)) in annotations.images.iter().zip(scored).enumerate() {
         let (correct, probability) = match outcome {
             Outcome::Missing => {
                 missing += 1;

@@ -45,7 +45,7 @@ mod vocab;
 pub use analysis::{
     AnalysisOptions, AnnotatedImage, Annotations, Counts, ErrorType, GroupCounts, MetaclassShift,
     ModelAnalysis, N_FACTORS, N_METACLASSES, Outcome, Prediction, WORST_K_CLASSES, analyze,
-    outcomes, prevalence_shift,
+    analyze_outcomes, outcomes, prevalence_shift,
 };
 pub use vocab::{Factor, FactorSet, Metaclass, UnknownName};
 
