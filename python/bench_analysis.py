@@ -92,6 +92,9 @@ def fmt_mib(b: int) -> str:
     return f"{b / 2**20:.0f} MiB"
 
 
+EXTRA: list[str] = []
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", type=Path, required=True, help="the imagenetx release binary")
@@ -102,8 +105,15 @@ def main() -> int:
     parser.add_argument("--scale", default="1,10,100,550,1100,2200", help="model counts, comma-separated")
     parser.add_argument("--scale-reps", type=int, default=1)
     parser.add_argument("--skip-compare", action="store_true")
+    parser.add_argument(
+        "--analyze-args",
+        default="",
+        help="extra flags for every `imagenetx analyze` run, e.g. '--bootstrap 0' for exactly "
+        "the toolkit's work (no intervals)",
+    )
     parser.add_argument("--report", type=Path)
     args = parser.parse_args()
+    EXTRA.extend(args.analyze_args.split())
 
     binary = args.binary.resolve()
     annotations = args.annotations.resolve()
@@ -123,7 +133,7 @@ def main() -> int:
         for _ in range(args.reps):
             with tempfile.TemporaryDirectory() as out:
                 w, r, c = run_measured(
-                    [str(binary), "analyze", str(four), "--annotations", str(annotations), "--out", out]
+                    [str(binary), "analyze", str(four), "--annotations", str(annotations), "--out", out, *EXTRA]
                 )
             ours.append(w)
             rss_ours.append(r)
@@ -180,7 +190,7 @@ def main() -> int:
             for _ in range(args.scale_reps):
                 with tempfile.TemporaryDirectory() as out:
                     runs.append(
-                        run_measured([str(binary), "analyze", str(folder), "--annotations", str(annotations), "--out", out])
+                        run_measured([str(binary), "analyze", str(folder), "--annotations", str(annotations), "--out", out, *EXTRA])
                     )
             wall, rss, cpu = min(runs)
             line = f"| {n} | {n * ROWS:,} | {size / 1e9:.2f} GB | {fmt_s(wall)} | {fmt_s(cpu)} | {fmt_mib(rss)} | {n * ROWS / wall:,.0f} |"
