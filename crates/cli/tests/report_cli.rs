@@ -163,7 +163,7 @@ fn report_of_48k_images_is_bounded_with_and_without_thumbnails() {
             annotations.clone().into(),
             "--out".into(),
             out.clone().into(),
-            "--replicates".into(),
+            "--bootstrap".into(),
             "200".into(),
         ];
         v.extend(extra.iter().map(|s| s.to_os_string()));
@@ -221,7 +221,7 @@ fn markdown_summary_and_flag_errors() {
         annotations.as_os_str(),
         "--format".as_ref(),
         "markdown".as_ref(),
-        "--replicates".as_ref(),
+        "--bootstrap".as_ref(),
         "100".as_ref(),
     ]));
     let text = String::from_utf8_lossy(&out.stdout);
@@ -266,7 +266,7 @@ fn report_of_the_paper_predictions_is_bounded() {
         annotations.as_os_str(),
         "--out".as_ref(),
         out.as_os_str(),
-        "--replicates".as_ref(),
+        "--bootstrap".as_ref(),
         "200".as_ref(),
     ]));
     let html = std::fs::read_to_string(&out).expect("read report");

@@ -7,17 +7,14 @@ use imagenetx_dataset::{AnnotatedSet, PredictionFile, collect_prediction_files, 
 use imagenetx_factors::compare::{Comparison, compare};
 use imagenetx_factors::intervals::{IntervalOptions, ModelIntervals, model_intervals};
 use imagenetx_factors::{
-    AnalysisOptions, ErrorType, ModelAnalysis, Outcome as Scored, analyze, analyze_outcomes,
-    outcomes,
+    AnalysisOptions, ModelAnalysis, Outcome as Scored, analyze, analyze_outcomes, outcomes,
 };
 use imagenetx_report::analysis as tables;
 use rayon::prelude::*;
 use serde_json::json;
 
-use imagenetx_factors::intervals;
-
 use crate::Outcome;
-use crate::common::{AnnotationArgs, Format, ensure_dir, write_atomic};
+use crate::common::{AnnotationArgs, Format, ScoringArgs, StatsArgs, ensure_dir, write_atomic};
 
 /// Arguments of `imagenetx analyze`.
 #[derive(Debug, clap::Args)]
@@ -28,20 +25,11 @@ pub struct Args {
     pub predictions: Vec<PathBuf>,
     #[command(flatten)]
     pub annotations: AnnotationArgs,
-    /// What counts as correct: the annotated class, any class of its metaclass, or any of the
-    /// image's ImageNet ReaL labels.
-    #[arg(long, value_enum, default_value_t = ErrorTypeArg::Class)]
-    pub error_type: ErrorTypeArg,
-    /// With `--error-type real-class`: leave out images whose ReaL list is empty instead of
-    /// counting them as errors (the toolkit counts them as errors).
-    #[arg(long)]
-    pub skip_empty_real: bool,
+    #[command(flatten)]
+    pub scoring: ScoringArgs,
     /// Add a `human` model that predicts the annotated class (as the toolkit's `aggregate`).
     #[arg(long)]
     pub with_human: bool,
-    /// Make annotated images without a prediction an error instead of leaving them out.
-    #[arg(long)]
-    pub strict: bool,
     /// Format of the error-ratio table printed on stdout.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -54,47 +42,6 @@ pub struct Args {
     /// Holm-corrected); writes comparisons.csv with --out.
     #[arg(long, value_name = "MODEL")]
     pub baseline: Option<String>,
-}
-
-/// Flags of the confidence intervals and paired tests (shared with `compare`).
-#[derive(Debug, Clone, clap::Args)]
-pub struct StatsArgs {
-    /// Bootstrap replicates for the error-ratio intervals (0: no bootstrap).
-    #[arg(long, value_name = "N", default_value_t = intervals::DEFAULT_REPLICATES)]
-    pub bootstrap: u32,
-    /// Confidence level of every interval; 1 − it is the level of the paired tests.
-    #[arg(long, value_name = "LEVEL", default_value_t = intervals::DEFAULT_CONFIDENCE)]
-    pub confidence: f64,
-    /// Seed of the bootstrap (same seed, same intervals, whatever the thread count).
-    #[arg(long, default_value_t = intervals::DEFAULT_SEED)]
-    pub seed: u64,
-    /// Flag factors with fewer images than this as small samples (at 100 images a 95%
-    /// interval on an accuracy near 0.8 is already about ±0.08 wide).
-    #[arg(long, value_name = "N", default_value_t = intervals::DEFAULT_MIN_IMAGES)]
-    pub min_images: u64,
-}
-
-impl StatsArgs {
-    /// The validated interval options.
-    pub fn options(&self) -> anyhow::Result<IntervalOptions> {
-        Ok(IntervalOptions::new(
-            self.confidence,
-            self.bootstrap,
-            self.seed,
-            self.min_images,
-        )?)
-    }
-}
-
-/// `--error-type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ErrorTypeArg {
-    /// Correct when the predicted class is the annotated class.
-    Class,
-    /// Correct when the predicted class is in the annotated class's metaclass.
-    Metaclass,
-    /// Correct when the predicted class is one of the image's ReaL labels.
-    RealClass,
 }
 
 /// The validated configuration of one analysis.
@@ -112,14 +59,6 @@ struct Config {
 
 impl Config {
     fn from_args(args: &Args) -> anyhow::Result<Config> {
-        let error_type = match args.error_type {
-            ErrorTypeArg::Class => ErrorType::Class,
-            ErrorTypeArg::Metaclass => ErrorType::Metaclass,
-            ErrorTypeArg::RealClass => ErrorType::RealClass,
-        };
-        if args.skip_empty_real && error_type != ErrorType::RealClass {
-            anyhow::bail!("--skip-empty-real only applies with --error-type real-class");
-        }
         let files = collect_prediction_files(&args.predictions)?;
         if args.with_human && files.iter().any(|f| f.model == "human") {
             anyhow::bail!(
@@ -128,12 +67,9 @@ impl Config {
         }
         Ok(Config {
             files,
-            options: AnalysisOptions {
-                error_type,
-                skip_empty_real: args.skip_empty_real,
-            },
+            options: args.scoring.options()?,
             with_human: args.with_human,
-            strict: args.strict,
+            strict: args.scoring.strict,
             format: args.format,
             out: args.out.clone(),
             intervals: args.stats.options()?,

@@ -8,13 +8,12 @@ use anyhow::Context;
 use imagenetx_dataset::{AnnotatedSet, collect_prediction_files, read_predictions};
 use imagenetx_factors::compare::{Comparison, compare};
 use imagenetx_factors::intervals::IntervalOptions;
-use imagenetx_factors::{AnalysisOptions, ErrorType, Outcome as Scored, outcomes};
+use imagenetx_factors::{AnalysisOptions, Outcome as Scored, outcomes};
 use imagenetx_report::analysis as tables;
 use serde_json::json;
 
 use crate::Outcome;
-use crate::cmd::analyze::{ErrorTypeArg, StatsArgs};
-use crate::common::{AnnotationArgs, Format, ensure_dir, write_atomic};
+use crate::common::{AnnotationArgs, Format, ScoringArgs, StatsArgs, ensure_dir, write_atomic};
 
 /// Arguments of `imagenetx compare`.
 #[derive(Debug, clap::Args)]
@@ -28,15 +27,8 @@ pub struct Args {
     pub b: PathBuf,
     #[command(flatten)]
     pub annotations: AnnotationArgs,
-    /// What counts as correct.
-    #[arg(long, value_enum, default_value_t = ErrorTypeArg::Class)]
-    pub error_type: ErrorTypeArg,
-    /// With `--error-type real-class`: leave out images whose ReaL list is empty.
-    #[arg(long)]
-    pub skip_empty_real: bool,
-    /// Make annotated images without a prediction an error instead of leaving them out.
-    #[arg(long)]
-    pub strict: bool,
+    #[command(flatten)]
+    pub scoring: ScoringArgs,
     #[command(flatten)]
     pub stats: StatsArgs,
     /// Format of the table printed on stdout.
@@ -74,14 +66,6 @@ fn one_file(path: &PathBuf) -> anyhow::Result<(String, PathBuf)> {
 
 impl Config {
     fn from_args(args: &Args) -> anyhow::Result<Config> {
-        let error_type = match args.error_type {
-            ErrorTypeArg::Class => ErrorType::Class,
-            ErrorTypeArg::Metaclass => ErrorType::Metaclass,
-            ErrorTypeArg::RealClass => ErrorType::RealClass,
-        };
-        if args.skip_empty_real && error_type != ErrorType::RealClass {
-            anyhow::bail!("--skip-empty-real only applies with --error-type real-class");
-        }
         let mut a = one_file(&args.a)?;
         let mut b = one_file(&args.b)?;
         if a.0 == b.0 {
@@ -92,12 +76,9 @@ impl Config {
         Ok(Config {
             a,
             b,
-            options: AnalysisOptions {
-                error_type,
-                skip_empty_real: args.skip_empty_real,
-            },
+            options: args.scoring.options()?,
             intervals: args.stats.options()?,
-            strict: args.strict,
+            strict: args.scoring.strict,
             format: args.format,
             out: args.out.clone(),
         })

@@ -18,10 +18,7 @@ use imagenetx_dataset::{
 };
 use imagenetx_factors::compare::compare;
 use imagenetx_factors::intervals::{IntervalOptions, model_intervals};
-use imagenetx_factors::{
-    AnalysisOptions, ErrorType, Factor, ModelAnalysis, Outcome as Scored, Prediction, analyze,
-    outcomes,
-};
+use imagenetx_factors::{Factor, ModelAnalysis, Outcome as Scored, Prediction, analyze, outcomes};
 use imagenetx_report::html::{
     self, Gallery, GalleryCard, GallerySection, ModelReport, ReportInput, Thumbnail,
 };
@@ -29,8 +26,7 @@ use imagenetx_report::markdown;
 use rayon::prelude::*;
 
 use crate::Outcome;
-use crate::cmd::analyze::ErrorTypeArg;
-use crate::common::{AnnotationArgs, write_atomic};
+use crate::common::{AnnotationArgs, ScoringArgs, StatsArgs, write_atomic};
 
 /// Arguments of `imagenetx report`.
 #[derive(Debug, clap::Args)]
@@ -56,30 +52,16 @@ pub struct Args {
     pub image_annotations: Option<PathBuf>,
     #[command(flatten)]
     pub annotations: AnnotationArgs,
-    /// What counts as correct.
-    #[arg(long, value_enum, default_value_t = ErrorTypeArg::Class)]
-    pub error_type: ErrorTypeArg,
+    #[command(flatten)]
+    pub scoring: ScoringArgs,
+    #[command(flatten)]
+    pub stats: StatsArgs,
     /// Misclassified images shown per factor and model (a seeded, reproducible sample).
     #[arg(long, value_name = "N", default_value_t = 12)]
     pub gallery_per_factor: usize,
-    /// Seed of the gallery sample and of the bootstrap.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
     /// Longest side of the gallery thumbnails, in pixels.
     #[arg(long, value_name = "PX", default_value_t = 128)]
     pub thumbnail_size: u32,
-    /// Confidence level of the intervals.
-    #[arg(long, default_value_t = 0.95)]
-    pub confidence: f64,
-    /// Bootstrap replicates of the error-ratio intervals (0: no error-ratio intervals).
-    #[arg(long, default_value_t = imagenetx_factors::intervals::DEFAULT_REPLICATES)]
-    pub replicates: u32,
-    /// Factors with fewer images are flagged as small samples.
-    #[arg(long, value_name = "N", default_value_t = imagenetx_factors::intervals::DEFAULT_MIN_IMAGES)]
-    pub min_images: u64,
-    /// Make annotated images without a prediction an error instead of leaving them out.
-    #[arg(long)]
-    pub strict: bool,
     /// Title of the report.
     #[arg(long, default_value = "ImageNet-X report")]
     pub title: String,
@@ -142,8 +124,7 @@ pub struct ReportModel<'a> {
 
 /// Runs `imagenetx report`.
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
-    let intervals =
-        IntervalOptions::new(args.confidence, args.replicates, args.seed, args.min_images)?;
+    let intervals = args.stats.options()?;
     if args.format == ReportFormat::Html && args.out.is_none() {
         anyhow::bail!("--out FILE is required for the HTML report");
     }
@@ -154,17 +135,10 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         anyhow::bail!("no annotated images in {}", dir.root().display());
     }
     let names = dir.read_class_names().ok();
-    let options = AnalysisOptions {
-        error_type: match args.error_type {
-            ErrorTypeArg::Class => ErrorType::Class,
-            ErrorTypeArg::Metaclass => ErrorType::Metaclass,
-            ErrorTypeArg::RealClass => ErrorType::RealClass,
-        },
-        skip_empty_real: false,
-    };
+    let options = args.scoring.options()?;
     let mut loaded = Vec::with_capacity(files.len());
     for file in &files {
-        let aligned = read_predictions(&file.path, &set, args.strict)?;
+        let aligned = read_predictions(&file.path, &set, args.scoring.strict)?;
         let analysis = analyze(&set.annotations, &file.model, &aligned.predictions, options)
             .with_context(|| format!("analysing {}", file.path.display()))?;
         let mut metadata = vec![("predictions".to_string(), file.path.display().to_string())];
@@ -182,7 +156,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let report_options = ReportOptions {
         title: args.title.clone(),
         gallery_per_factor: args.gallery_per_factor,
-        seed: args.seed,
+        seed: args.stats.seed,
         image_paths,
         thumbnail_size: args.thumbnail_size,
         intervals: Some(intervals),
