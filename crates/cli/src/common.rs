@@ -4,7 +4,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use imagenetx_dataset::{AnnotationDir, LoadOptions, Partition, Selection};
+use imagenetx_dataset::annotations::read_annotation_file;
+use imagenetx_dataset::labels::N_CLASSES;
+use imagenetx_dataset::{AnnotatedSet, AnnotationDir, LoadOptions, Partition, Selection};
 use imagenetx_factors::intervals::IntervalOptions;
 use imagenetx_factors::{AnalysisOptions, ErrorType};
 
@@ -24,12 +26,32 @@ pub struct AnnotationArgs {
     /// Keep the prototypical images that the toolkit (and the paper) leave out.
     #[arg(long)]
     pub keep_prototypes: bool,
+    /// ImageNet-X-schema JSONL annotating images outside ImageNet (e.g.
+    /// fixtures/photos/annotations.jsonl); used instead of the ImageNet-X factor files.
+    #[arg(long, value_name = "FILE")]
+    pub image_annotations: Option<PathBuf>,
 }
 
 impl AnnotationArgs {
     /// The annotations folder, found as `--annotations` says or by discovery.
     pub fn dir(&self) -> anyhow::Result<AnnotationDir> {
         Ok(AnnotationDir::discover(self.annotations.as_deref())?)
+    }
+
+    /// The annotated images: those of `--image-annotations` when given (all kept: prototypes
+    /// are ImageNet images), else the ImageNet-X files of `--partition` and `--factors`.
+    pub fn load_set(&self, dir: &AnnotationDir) -> anyhow::Result<AnnotatedSet> {
+        Ok(match &self.image_annotations {
+            Some(path) => {
+                let records = read_annotation_file(path, N_CLASSES)?;
+                let options = LoadOptions {
+                    keep_prototypes: true,
+                    ..self.load_options()
+                };
+                AnnotatedSet::build(dir, records, options)?
+            }
+            None => dir.load_set(self.load_options())?,
+        })
     }
 
     /// What to load.

@@ -420,3 +420,53 @@ fn resume_finishes_an_interrupted_run_and_refuses_another_model() {
         text(&other.stderr)
     );
 }
+
+#[test]
+fn compare_two_fixture_runs_prints_corrected_tests() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let annotations = photos().join("annotations.jsonl");
+    for (model_path, name) in [(model("nchw_dynamic.onnx"), "tiny"), (lite0(), "lite0")] {
+        let out = tmp.path().join(format!("{name}.csv"));
+        let run = evaluate(&[
+            model_path.as_os_str(),
+            "--images".as_ref(),
+            photos().as_os_str(),
+            "--image-annotations".as_ref(),
+            annotations.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ]);
+        assert_eq!(run.status.code(), Some(0), "{name}: {}", text(&run.stderr));
+    }
+    let run = Command::new(env!("CARGO_BIN_EXE_imagenetx"))
+        .arg("compare")
+        .arg(tmp.path().join("tiny.csv"))
+        .arg(tmp.path().join("lite0.csv"))
+        .arg("--image-annotations")
+        .arg(&annotations)
+        .args(["--format", "csv"])
+        .output()
+        .expect("run imagenetx compare");
+    let stdout = text(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    let header = stdout.lines().next().expect("header");
+    for column in [
+        "factor",
+        "accuracy_diff",
+        "p_value",
+        "p_holm",
+        "significant",
+    ] {
+        assert!(
+            header.split(',').any(|c| c == column),
+            "no {column}: {header}"
+        );
+    }
+    // One row per factor; pose holds one photo (coffee), right for Lite0 only.
+    assert_eq!(stdout.lines().count(), 1 + 16, "{stdout}");
+    let pose = stdout
+        .lines()
+        .find(|l| l.split(',').any(|c| c == "pose"))
+        .expect("pose row");
+    assert!(pose.contains(",1,"), "{pose}");
+}

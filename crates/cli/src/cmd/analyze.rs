@@ -92,8 +92,7 @@ struct ModelRun {
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let config = Config::from_args(&args)?;
     let dir = args.annotations.dir()?;
-    let load = args.annotations.load_options();
-    let set = dir.load_set(load)?;
+    let set = args.annotations.load_set(&dir)?;
     tracing::info!(
         images = set.len(),
         prototypes_removed = set.prototypes_removed,

@@ -28,7 +28,7 @@ pub struct Args {
 /// Runs `imagenetx annotations`.
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let dir = args.annotations.dir()?;
-    let set = dir.load_set(args.annotations.load_options())?;
+    let set = args.annotations.load_set(&dir)?;
     let counts = factor_counts(&set);
     if let Some(out) = &args.out {
         ensure_dir(out)?;

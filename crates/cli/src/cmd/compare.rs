@@ -106,7 +106,7 @@ fn scored(
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let config = Config::from_args(&args)?;
     let dir = args.annotations.dir()?;
-    let set = dir.load_set(args.annotations.load_options())?;
+    let set = args.annotations.load_set(&dir)?;
     if set.is_empty() {
         anyhow::bail!("no annotated images in {}", dir.root().display());
     }

@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use imagenetx_dataset::imaging::{Layout, PreprocessConfig, Preprocessor};
 use imagenetx_dataset::labels::ClassNames;
 use imagenetx_dataset::{
-    AnnotatedSet, AnnotationDir, ImageEntry, LoadOptions, annotations::read_annotation_file,
+    AnnotatedSet, AnnotationDir, ImageEntry, annotations::read_annotation_file,
     annotations::val_index, discover_images, labels::N_CLASSES,
 };
 use imagenetx_factors::{AnalysisOptions, Prediction, analyze};
@@ -44,9 +44,6 @@ pub struct Args {
     /// beside it, with the extension .run.json instead of .csv.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// ImageNet-X-schema JSONL annotating the images (for folders outside ImageNet).
-    #[arg(long, value_name = "FILE")]
-    pub image_annotations: Option<PathBuf>,
     #[command(flatten)]
     pub annotations: AnnotationArgs,
     /// Write the factor tables (as `analyze --out`) into this folder.
@@ -358,6 +355,7 @@ fn truth(args: &Args, images: &[ImageEntry]) -> anyhow::Result<Truth> {
     };
     let names = dir.as_ref().map(|d| d.read_class_names()).transpose()?;
     let custom = args
+        .annotations
         .image_annotations
         .as_ref()
         .map(|path| read_annotation_file(path, N_CLASSES))
@@ -392,22 +390,15 @@ fn truth(args: &Args, images: &[ImageEntry]) -> anyhow::Result<Truth> {
             real_labels.as_ref()?.get(index).cloned()
         })
         .collect();
-    let set = match (&dir, custom) {
-        (Some(dir), Some(records)) => {
-            let options = LoadOptions {
-                keep_prototypes: true,
-                ..args.annotations.load_options()
-            };
-            Some(AnnotatedSet::build(dir, records, options)?)
-        }
-        (Some(dir), None) => {
-            let set = dir.load_set(args.annotations.load_options())?;
+    let set = match &dir {
+        Some(dir) => {
+            let set = args.annotations.load_set(dir)?;
             images
                 .iter()
                 .any(|i| set.position(&i.file_name).is_some())
                 .then_some(set)
         }
-        (None, _) => None,
+        None => None,
     };
     Ok(Truth {
         names,

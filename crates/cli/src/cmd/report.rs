@@ -9,12 +9,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use imagenetx_dataset::annotations::read_annotation_file;
 use imagenetx_dataset::imaging::{PreprocessConfig, Preprocessor};
-use imagenetx_dataset::labels::{ClassNames, N_CLASSES};
+use imagenetx_dataset::labels::ClassNames;
 use imagenetx_dataset::{
-    AnnotatedSet, AnnotationDir, LoadOptions, collect_prediction_files, discover_images,
-    read_predictions,
+    AnnotatedSet, collect_prediction_files, discover_images, read_predictions,
 };
 use imagenetx_factors::compare::compare;
 use imagenetx_factors::intervals::{IntervalOptions, model_intervals};
@@ -46,10 +44,6 @@ pub struct Args {
     /// Folder of the images, for thumbnails in the gallery (found by file name, recursively).
     #[arg(long, value_name = "DIR")]
     pub images: Option<PathBuf>,
-    /// ImageNet-X-schema JSONL annotating the images (for folders outside ImageNet);
-    /// replaces the ImageNet-X annotations of --partition/--factors.
-    #[arg(long, value_name = "FILE")]
-    pub image_annotations: Option<PathBuf>,
     #[command(flatten)]
     pub annotations: AnnotationArgs,
     #[command(flatten)]
@@ -130,7 +124,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     }
     let files = collect_prediction_files(&args.predictions)?;
     let dir = args.annotations.dir()?;
-    let set = load_set(&dir, &args)?;
+    let set = args.annotations.load_set(&dir)?;
     if set.is_empty() {
         anyhow::bail!("no annotated images in {}", dir.root().display());
     }
@@ -208,20 +202,6 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         None => print!("{text}"),
     }
     Ok(Outcome::Done)
-}
-
-fn load_set(dir: &AnnotationDir, args: &Args) -> anyhow::Result<AnnotatedSet> {
-    Ok(match &args.image_annotations {
-        Some(path) => {
-            let records = read_annotation_file(path, N_CLASSES)?;
-            let options = LoadOptions {
-                keep_prototypes: true,
-                ..args.annotations.load_options()
-            };
-            AnnotatedSet::build(dir, records, options)?
-        }
-        None => dir.load_set(args.annotations.load_options())?,
-    })
 }
 
 /// Metadata rows from the run record `<predictions stem>.run.json` beside `predictions`, when
