@@ -70,6 +70,17 @@ impl AnnotationArgs {
     }
 }
 
+/// The annotation selection and scoring options of a run, as recorded in its JSON outputs.
+pub fn options_json(set: &AnnotatedSet, options: AnalysisOptions) -> serde_json::Value {
+    serde_json::json!({
+        "partition": set.options.partition,
+        "factors": set.options.selection,
+        "keep_prototypes": set.options.keep_prototypes,
+        "error_type": options.error_type,
+        "skip_empty_real": options.skip_empty_real,
+    })
+}
+
 /// `--partition`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PartitionArg {

@@ -14,7 +14,9 @@ use rayon::prelude::*;
 use serde_json::json;
 
 use crate::Outcome;
-use crate::common::{AnnotationArgs, Format, ScoringArgs, StatsArgs, ensure_dir, write_atomic};
+use crate::common::{
+    AnnotationArgs, Format, ScoringArgs, StatsArgs, ensure_dir, options_json, write_atomic,
+};
 
 /// Arguments of `imagenetx analyze`.
 #[derive(Debug, clap::Args)]
@@ -369,17 +371,12 @@ fn summary(
             model
         })
         .collect();
+    let mut options = options_json(set, config.options);
+    options["with_human"] = json!(config.with_human);
     json!({
         "tool": "imagenetx",
         "version": env!("CARGO_PKG_VERSION"),
-        "options": {
-            "partition": set.options.partition,
-            "factors": set.options.selection,
-            "keep_prototypes": set.options.keep_prototypes,
-            "error_type": config.options.error_type,
-            "skip_empty_real": config.options.skip_empty_real,
-            "with_human": config.with_human,
-        },
+        "options": options,
         "annotations": {
             "folder": dir.root(),
             "images": set.len(),

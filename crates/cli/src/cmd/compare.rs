@@ -13,7 +13,9 @@ use imagenetx_report::analysis as tables;
 use serde_json::json;
 
 use crate::Outcome;
-use crate::common::{AnnotationArgs, Format, ScoringArgs, StatsArgs, ensure_dir, write_atomic};
+use crate::common::{
+    AnnotationArgs, Format, ScoringArgs, StatsArgs, ensure_dir, options_json, write_atomic,
+};
 
 /// Arguments of `imagenetx compare`.
 #[derive(Debug, clap::Args)]
@@ -138,13 +140,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let document = json!({
         "tool": "imagenetx",
         "version": env!("CARGO_PKG_VERSION"),
-        "options": {
-            "partition": set.options.partition,
-            "factors": set.options.selection,
-            "keep_prototypes": set.options.keep_prototypes,
-            "error_type": config.options.error_type,
-            "skip_empty_real": config.options.skip_empty_real,
-        },
+        "options": options_json(&set, config.options),
         "files": { "a": config.a.1, "b": config.b.1 },
         "comparison": tables::comparison_json(&comparison),
     });
