@@ -10,22 +10,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn venv_python() -> PathBuf {
-    let venv = std::env::var_os("IMAGENETX_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".cache/venv"));
-    let python = venv.join("bin/python");
-    assert!(
-        python.is_file(),
-        "the reference venv {} is missing: run `just venv`",
-        venv.display()
-    );
-    python
-}
+mod parity_util;
+use parity_util::{venv_python, workspace_root as root};
 
 fn model(name: &str) -> PathBuf {
     let path = root().join("fixtures/models").join(name);

@@ -13,21 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn annotations_dir() -> PathBuf {
-    let dir = std::env::var_os("IMAGENETX_ANNOTATIONS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".cache/annotations"));
-    assert!(
-        dir.join("imagenet_labels.txt").is_file(),
-        "the ImageNet-X annotations are missing in {}: run `just setup`",
-        dir.display()
-    );
-    dir
-}
+mod parity_util;
+use parity_util::{annotations_dir, workspace_root as root};
 
 fn chromium() -> PathBuf {
     if let Some(explicit) = std::env::var_os("IMAGENETX_CHROMIUM") {

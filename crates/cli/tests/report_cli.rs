@@ -9,6 +9,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod parity_util;
+use parity_util::{annotations_dir, workspace_root as root};
+
 const LIMIT: u64 = 10 * 1024 * 1024;
 const FACTORS: [&str; 16] = [
     "multiple_objects",
@@ -28,25 +31,6 @@ const FACTORS: [&str; 16] = [
     "subcategory",
     "texture",
 ];
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn annotations_dir() -> PathBuf {
-    let dir = std::env::var_os("IMAGENETX_ANNOTATIONS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".cache/annotations"));
-    assert!(
-        dir.join("imagenet_labels.txt").is_file()
-            && dir
-                .join("imagenet_1k_classes_to_100_metaclasses.csv")
-                .is_file(),
-        "the ImageNet-X annotations are missing in {}: run `just setup`",
-        dir.display()
-    );
-    dir
-}
 
 fn imagenetx(args: &[&std::ffi::OsStr]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_imagenetx"))

@@ -47,6 +47,8 @@ pub fn annotations_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join(".cache").join("annotations"));
     for name in [
+        "imagenet_labels.txt",
+        "imagenet_1k_classes_to_100_metaclasses.csv",
         "imagenet_x_val_top_factor.jsonl",
         "imagenet_x_val_multi_factor.jsonl",
         "imagenet_x_train_top_factor.jsonl",
