@@ -354,22 +354,26 @@ fn truth(args: &Args, images: &[ImageEntry]) -> anyhow::Result<Truth> {
         }
     };
     let names = dir.as_ref().map(|d| d.read_class_names()).transpose()?;
-    let custom = args
+    let custom_records = args
         .annotations
         .image_annotations
         .as_ref()
         .map(|path| read_annotation_file(path, N_CLASSES))
         .transpose()?;
+    let custom: Option<std::collections::HashMap<&str, u16>> =
+        custom_records.as_ref().map(|records| {
+            records
+                .iter()
+                .map(|r| (r.file_name.as_str(), r.class))
+                .collect()
+        });
     let filename_labels = dir.as_ref().map(|d| d.read_filename_labels()).transpose()?;
     let real_labels = dir.as_ref().map(|d| d.read_real_labels()).transpose()?;
     let labels = images
         .iter()
         .map(|image| {
-            if let Some(records) = &custom {
-                return records
-                    .iter()
-                    .find(|r| r.file_name == image.file_name)
-                    .map(|r| r.class);
+            if let Some(classes) = &custom {
+                return classes.get(image.file_name.as_str()).copied();
             }
             if let Some(label) = filename_labels
                 .as_ref()
