@@ -1,6 +1,5 @@
 //! Flags and helpers shared by the subcommands.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -112,20 +111,10 @@ pub enum Format {
     Json,
 }
 
-/// Writes `contents` to `path` atomically: a temporary file in the same folder, flushed and
-/// synced, then renamed over `path`. A reader sees the old file or the new one, never half.
+/// Writes `contents` to `path` atomically (the inference crate's temporary file, fsync and
+/// rename): a reader sees the old file or the new one, never half.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    tmp.write_all(contents)
-        .and_then(|()| tmp.as_file().sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    imagenetx_infer::write_atomic(path, |w| w.write_all(contents))?;
     Ok(())
 }
 
