@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use imagenetx_dataset::annotations::read_annotation_file;
 use imagenetx_dataset::labels::N_CLASSES;
-use imagenetx_dataset::{AnnotatedSet, AnnotationDir, LoadOptions, Partition, Selection};
+use imagenetx_dataset::{
+    AnnotatedSet, AnnotationDir, LoadOptions, ParseCache, Partition, Selection,
+};
 use imagenetx_factors::intervals::IntervalOptions;
 use imagenetx_factors::{AnalysisOptions, ErrorType};
 
@@ -29,12 +31,22 @@ pub struct AnnotationArgs {
     /// fixtures/photos/annotations.jsonl); used instead of the ImageNet-X factor files.
     #[arg(long, value_name = "FILE")]
     pub image_annotations: Option<PathBuf>,
+    /// Parse the annotation files every time instead of reading their parsed form from the
+    /// cache ($IMAGENETX_CACHE/parsed, else ~/.cache/imagenetx/parsed; keyed by content).
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 impl AnnotationArgs {
     /// The annotations folder, found as `--annotations` says or by discovery.
+    /// It reads the factor annotations through the parse cache unless `--no-cache`.
     pub fn dir(&self) -> anyhow::Result<AnnotationDir> {
-        Ok(AnnotationDir::discover(self.annotations.as_deref())?)
+        let cache = if self.no_cache {
+            None
+        } else {
+            ParseCache::default_location()
+        };
+        Ok(AnnotationDir::discover(self.annotations.as_deref())?.with_parse_cache(cache))
     }
 
     /// The annotated images: those of `--image-annotations` when given (all kept: prototypes

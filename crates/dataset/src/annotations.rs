@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
+use crate::cache::{CacheStatus, ParseCache};
 use crate::labels;
 use crate::{Error, Result};
 
@@ -137,7 +138,60 @@ impl RawRecord<'_> {
 /// `file_name`, `class` (0..`n_classes`), the 16 factors as 0/1, `justification` and
 /// `one_word` (strings or null). Blank lines are skipped; a repeated `file_name` is an error.
 pub fn read_annotation_file(path: &Path, n_classes: usize) -> Result<Vec<AnnotationRecord>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse_annotation_bytes(path, &bytes, n_classes)
+}
+
+/// [`read_annotation_file`] through a [`ParseCache`]: records parsed from a file with the same
+/// content before are read back from the cache instead of parsed again; freshly parsed ones are
+/// stored (a failure to store is logged, not an error). Says where the records came from.
+pub fn read_annotation_file_cached(
+    path: &Path,
+    n_classes: usize,
+    cache: Option<&ParseCache>,
+) -> Result<(Vec<AnnotationRecord>, CacheStatus)> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let Some(cache) = cache else {
+        return Ok((
+            parse_annotation_bytes(path, &bytes, n_classes)?,
+            CacheStatus::Disabled,
+        ));
+    };
+    if let Some(records) = cache.load(&bytes, n_classes) {
+        tracing::debug!("{}: parsed records read from the cache", path.display());
+        return Ok((records, CacheStatus::Hit));
+    }
+    let records = parse_annotation_bytes(path, &bytes, n_classes)?;
+    let status = match cache.store(&bytes, n_classes, &records) {
+        Ok(entry) => {
+            tracing::debug!(
+                "{}: parsed records cached in {}",
+                path.display(),
+                entry.display()
+            );
+            CacheStatus::Stored
+        }
+        Err(why) => {
+            tracing::debug!("{}: parsed records not cached: {why}", path.display());
+            CacheStatus::NotStored
+        }
+    };
+    Ok((records, status))
+}
+
+fn parse_annotation_bytes(
+    path: &Path,
+    bytes: &[u8],
+    n_classes: usize,
+) -> Result<Vec<AnnotationRecord>> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let line = bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count() as u64
+            + 1;
+        Error::parse(path, line, "not valid UTF-8")
+    })?;
     // Lines are parsed in parallel (this file is 17 MB for the validation set); records and
     // errors keep file order.
     let lines: Vec<(u64, &str)> = text
@@ -230,6 +284,7 @@ pub struct LoadOptions {
 #[derive(Debug, Clone)]
 pub struct AnnotationDir {
     root: PathBuf,
+    parse_cache: Option<ParseCache>,
 }
 
 impl AnnotationDir {
@@ -246,7 +301,10 @@ impl AnnotationDir {
                 ),
             });
         }
-        Ok(AnnotationDir { root })
+        Ok(AnnotationDir {
+            root,
+            parse_cache: None,
+        })
     }
 
     /// Finds the annotations: `explicit` (`--annotations`), else `$IMAGENETX_ANNOTATIONS`,
@@ -276,6 +334,13 @@ impl AnnotationDir {
         })
     }
 
+    /// Reads the factor annotations through `cache` (see [`ParseCache`]); `None` parses them
+    /// every time (the default).
+    pub fn with_parse_cache(mut self, cache: Option<ParseCache>) -> Self {
+        self.parse_cache = cache;
+        self
+    }
+
     /// The folder.
     pub fn root(&self) -> &Path {
         &self.root
@@ -295,13 +360,18 @@ impl AnnotationDir {
         ))
     }
 
-    /// The factor annotations, in file order.
+    /// The factor annotations, in file order (through the parse cache, if one is set).
     pub fn read_annotations(
         &self,
         partition: Partition,
         selection: Selection,
     ) -> Result<Vec<AnnotationRecord>> {
-        read_annotation_file(&self.factor_file(partition, selection), labels::N_CLASSES)
+        let (records, _) = read_annotation_file_cached(
+            &self.factor_file(partition, selection),
+            labels::N_CLASSES,
+            self.parse_cache.as_ref(),
+        )?;
+        Ok(records)
     }
 
     /// The prototypical images the toolkit leaves out by default.

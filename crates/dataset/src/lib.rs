@@ -21,6 +21,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod annotations;
+pub mod cache;
 mod error;
 pub mod images;
 pub mod imaging;
@@ -30,6 +31,7 @@ pub mod predictions;
 pub use annotations::{
     AnnotatedSet, AnnotationDir, AnnotationRecord, LoadOptions, Partition, Selection,
 };
+pub use cache::{CacheStatus, ParseCache};
 pub use error::{Error, Result};
 pub use images::{ImageEntry, ImageList, discover_images};
 pub use predictions::{

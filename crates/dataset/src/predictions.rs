@@ -1,8 +1,6 @@
 //! Prediction files in the paper toolkit's CSV format:
 //! `file_name,predicted_class,predicted_probability`, extra columns allowed.
 
-use std::fs::File;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use imagenetx_factors::Prediction;
@@ -100,11 +98,11 @@ pub fn read_predictions(
     set: &AnnotatedSet,
     strict: bool,
 ) -> Result<AlignedPredictions> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    // Prediction files are small (1.1 MB for 50,000 rows): read at once, parsed from memory.
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let mut reader = csv::ReaderBuilder::new()
-        .buffer_capacity(1 << 16)
         .flexible(true)
-        .from_reader(BufReader::with_capacity(1 << 16, file));
+        .from_reader(bytes.as_slice());
     let header = reader
         .byte_headers()
         .map_err(|e| Error::parse(path, 1, format!("unreadable CSV header: {e}")))?

@@ -33,6 +33,8 @@ pub struct Annotations {
     images: Vec<AnnotatedImage>,
     metaclass_of_image: Vec<Metaclass>,
     class_metaclass: Vec<Metaclass>,
+    /// Images with each factor, per metaclass (the same for every model, so counted once).
+    metaclass_factor_totals: [[u64; N_FACTORS]; N_METACLASSES],
 }
 
 impl Annotations {
@@ -52,10 +54,17 @@ impl Annotations {
                     })?;
             metaclass_of_image.push(*metaclass);
         }
+        let mut metaclass_factor_totals = [[0u64; N_FACTORS]; N_METACLASSES];
+        for (image, metaclass) in images.iter().zip(&metaclass_of_image) {
+            for factor in image.factors.iter() {
+                metaclass_factor_totals[metaclass.index()][factor.index()] += 1;
+            }
+        }
         Ok(Annotations {
             images,
             metaclass_of_image,
             class_metaclass,
+            metaclass_factor_totals,
         })
     }
 
@@ -466,13 +475,7 @@ impl Annotations {
     /// Per metaclass, how many annotated images have each factor (over all annotations,
     /// whatever a model predicted: the toolkit's `compute_metaclass_prevalence` basis).
     pub fn metaclass_factor_totals(&self) -> [[u64; N_FACTORS]; N_METACLASSES] {
-        let mut totals = [[0u64; N_FACTORS]; N_METACLASSES];
-        for (index, image) in self.images.iter().enumerate() {
-            for factor in image.factors.iter() {
-                totals[self.metaclass_of(index).index()][factor.index()] += 1;
-            }
-        }
-        totals
+        self.metaclass_factor_totals
     }
 
     /// How many annotated images have each factor.

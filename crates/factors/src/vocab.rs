@@ -138,6 +138,16 @@ impl FactorSet {
     /// The empty set.
     pub const EMPTY: FactorSet = FactorSet(0);
 
+    /// The set as bits, bit `i` for the factor of index `i` (the toolkit's order).
+    pub const fn bits(self) -> u16 {
+        self.0
+    }
+
+    /// The set with these bits (every `u16` is a valid set: there are 16 factors).
+    pub const fn from_bits(bits: u16) -> Self {
+        FactorSet(bits)
+    }
+
     /// Whether `factor` is in the set.
     pub fn contains(self, factor: Factor) -> bool {
         self.0 & (1 << factor.index()) != 0
@@ -160,7 +170,16 @@ impl FactorSet {
 
     /// The factors in the set, in the toolkit's order.
     pub fn iter(self) -> impl Iterator<Item = Factor> {
-        Factor::ALL.into_iter().filter(move |f| self.contains(*f))
+        // Bit `i` is `Factor::ALL[i]`: walking the set bits upwards is the toolkit's order.
+        let mut bits = self.0;
+        std::iter::from_fn(move || {
+            if bits == 0 {
+                return None;
+            }
+            let index = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            Some(Factor::ALL[index])
+        })
     }
 }
 

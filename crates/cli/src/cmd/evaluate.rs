@@ -12,8 +12,8 @@ use anyhow::{Context, bail};
 use imagenetx_dataset::imaging::{Layout, PreprocessConfig, Preprocessor};
 use imagenetx_dataset::labels::ClassNames;
 use imagenetx_dataset::{
-    AnnotatedSet, AnnotationDir, ImageEntry, annotations::read_annotation_file,
-    annotations::val_index, discover_images, labels::N_CLASSES,
+    AnnotatedSet, ImageEntry, annotations::read_annotation_file, annotations::val_index,
+    discover_images, labels::N_CLASSES,
 };
 use imagenetx_factors::{AnalysisOptions, Prediction, analyze};
 use imagenetx_infer::{
@@ -346,7 +346,7 @@ struct Truth {
 }
 
 fn truth(args: &Args, images: &[ImageEntry]) -> anyhow::Result<Truth> {
-    let dir = match AnnotationDir::discover(args.annotations.annotations.as_deref()) {
+    let dir = match args.annotations.dir() {
         Ok(dir) => Some(dir),
         Err(err) => {
             tracing::warn!("no class names, labels or factor analysis: {err}");
