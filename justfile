@@ -61,9 +61,11 @@ demo: setup model-lite0 build
     @echo "report: out/demo/report.html (self-contained; open it in a browser)"
 
 # Evaluate any ONNX classifier on a folder of images: just eval MODEL IMAGES [FLAGS...]
+[positional-arguments]
 eval MODEL IMAGES *ARGS: setup build
-    target/release/imagenetx evaluate "{{MODEL}}" --images "{{IMAGES}}" {{ARGS}}
+    target/release/imagenetx evaluate "$1" --images "$2" "${@:3}"
 
 # Error-ratio analysis of prediction CSVs (the paper's toolkit format): just analyze PRED... [FLAGS...]
+[positional-arguments]
 analyze *ARGS: setup-annotations build
-    target/release/imagenetx analyze {{ARGS}}
+    target/release/imagenetx analyze "$@"

@@ -438,13 +438,25 @@ pub fn val_file_name(index: usize) -> String {
 
 /// The 0-based index of a validation file name (`ILSVRC2012_val_00000001.JPEG` → 0).
 pub fn val_index(file_name: &str) -> Option<usize> {
+    val_index_bytes(file_name.as_bytes())
+}
+
+/// [`val_index`] of a name given as bytes (a name that is not UTF-8 is not a validation name).
+pub fn val_index_bytes(file_name: &[u8]) -> Option<usize> {
     let digits = file_name
-        .strip_prefix("ILSVRC2012_val_")?
-        .strip_suffix(".JPEG")?;
-    if digits.len() != 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        .strip_prefix(b"ILSVRC2012_val_")?
+        .strip_suffix(b".JPEG")?;
+    if digits.len() != 8 {
         return None;
     }
-    digits.parse::<usize>().ok()?.checked_sub(1)
+    let mut number = 0usize;
+    for &b in digits {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        number = number * 10 + usize::from(b - b'0');
+    }
+    number.checked_sub(1)
 }
 
 /// Annotated images ready for analysis, with their records and a file-name index.
@@ -473,13 +485,19 @@ impl AnnotatedSet {
         options: LoadOptions,
     ) -> Result<Self> {
         let before = records.len();
-        if !options.keep_prototypes {
-            let prototypes = dir.read_prototypes()?;
+        // The three small files are independent: read side by side.
+        let (prototypes, (real, class_metaclass)) = rayon::join(
+            || {
+                (!options.keep_prototypes)
+                    .then(|| dir.read_prototypes())
+                    .transpose()
+            },
+            || rayon::join(|| dir.read_real_labels(), || dir.read_class_metaclasses()),
+        );
+        if let Some(prototypes) = prototypes? {
             records.retain(|r| !prototypes.contains(&r.file_name));
         }
-        let real = dir.read_real_labels()?;
-        let class_metaclass = dir.read_class_metaclasses()?;
-        Self::from_parts(records, class_metaclass, &real, options, before)
+        Self::from_parts(records, class_metaclass?, &real?, options, before)
     }
 
     /// Builds the set from parts already in memory.
@@ -532,14 +550,18 @@ impl AnnotatedSet {
 
     /// Position of an image by base file name.
     pub fn position(&self, file_name: &str) -> Option<usize> {
-        if let Some(v) = val_index(file_name) {
-            return self
-                .val_positions
-                .get(v)
-                .filter(|p| **p != u32::MAX)
-                .map(|p| *p as usize);
+        match val_index(file_name) {
+            Some(v) => self.val_position(v),
+            None => self.index.get(file_name).map(|i| *i as usize),
         }
-        self.index.get(file_name).map(|i| *i as usize)
+    }
+
+    /// Position of validation image `index` (0-based; see [`val_index`]).
+    pub fn val_position(&self, index: usize) -> Option<usize> {
+        self.val_positions
+            .get(index)
+            .filter(|p| **p != u32::MAX)
+            .map(|p| *p as usize)
     }
 
     /// Number of annotated images.

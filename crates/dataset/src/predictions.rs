@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use imagenetx_factors::Prediction;
 use rustc_hash::FxHashMap;
 
-use crate::annotations::AnnotatedSet;
+use crate::annotations::{AnnotatedSet, val_index_bytes};
 use crate::labels::N_CLASSES;
 use crate::{Error, Result};
 
@@ -153,8 +153,15 @@ pub fn read_predictions(
                 format!("expected {width} fields, found {}", record.len()),
             ));
         }
-        let name = std::str::from_utf8(&record[c_name])
-            .map_err(|_| Error::parse(path, line, "file_name is not valid UTF-8"))?;
+        let name_bytes = &record[c_name];
+        // ImageNet validation names (nearly every row) are looked up by number, unhashed.
+        let val = val_index_bytes(name_bytes);
+        let name = match val {
+            // A validation name is ASCII: valid UTF-8.
+            Some(_) => std::str::from_utf8(name_bytes).unwrap_or_default(),
+            None => std::str::from_utf8(name_bytes)
+                .map_err(|_| Error::parse(path, line, "file_name is not valid UTF-8"))?,
+        };
         let class = parse_class(&record[c_class]).ok_or_else(|| {
             Error::parse(
                 path,
@@ -176,7 +183,11 @@ pub fn read_predictions(
                 ),
             )
         })?;
-        match set.position(name) {
+        let position = match val {
+            Some(v) => set.val_position(v),
+            None => set.position(name),
+        };
+        match position {
             Some(i) => {
                 if lines[i] != 0 {
                     return Err(Error::parse(
@@ -226,13 +237,12 @@ pub fn read_predictions(
 }
 
 fn parse_class(field: &[u8]) -> Option<u16> {
-    let text = std::str::from_utf8(field).ok()?.trim();
-    let class: u16 = text.parse().ok()?;
+    let class: u16 = std::str::from_utf8(field.trim_ascii()).ok()?.parse().ok()?;
     (usize::from(class) < N_CLASSES).then_some(class)
 }
 
 fn parse_probability(field: &[u8]) -> Option<f64> {
-    let text = std::str::from_utf8(field).ok()?.trim();
+    let text = std::str::from_utf8(field.trim_ascii()).ok()?;
     let p: f64 = text.parse().ok()?;
     (0.0..=1.0).contains(&p).then_some(p)
 }
