@@ -57,8 +57,8 @@ demo: setup model-lite0 build
     target/release/imagenetx evaluate onnx_models/efficientnet_lite0.onnx \
         --images fixtures/photos --image-annotations fixtures/photos/annotations.jsonl \
         --out out/demo/efficientnet_lite0.predictions.csv --analysis-out out/demo/factors \
-        --report out/demo/report.html
-    @echo "report: out/demo/report.html (self-contained; open it in a browser)"
+        --report out/demo/report.html --plots out/demo/plots
+    @echo "report: out/demo/report.html (self-contained; open it in a browser); plots as SVG and PNG: out/demo/plots/"
 
 # Evaluate any ONNX classifier on a folder of images: just eval MODEL IMAGES [FLAGS...]
 [positional-arguments]

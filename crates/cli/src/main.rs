@@ -75,7 +75,10 @@ fn init_tracing(level: Option<&str>) {
     use tracing_subscriber::EnvFilter;
     let filter = match level {
         Some(level) => EnvFilter::new(level),
-        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+        // The SVG rasteriser's notes on shapes it skips (zero-height bars) are not the
+        // user's concern.
+        None => EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| EnvFilter::new("warn,usvg=error,resvg=error")),
     };
     tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -277,3 +277,143 @@ fn report_of_the_paper_predictions_is_bounded() {
     assert_eq!(gallery_files(&html).len(), total);
     assert!(total < 2 * 16 * 12, "some factor has fewer than 12 errors");
 }
+
+/// The `width`/`height` attributes of an SVG document's root element, in pixels.
+fn svg_size(svg: &str) -> (f64, f64) {
+    let root = &svg[svg.find("<svg").expect("an <svg> element")..];
+    let root = &root[..root.find('>').expect("end of <svg>")];
+    let attr = |name: &str| -> f64 {
+        let start = root.find(&format!(" {name}=\"")).expect(name) + name.len() + 3;
+        root[start..start + root[start..].find('"').expect("quote")]
+            .parse()
+            .expect("a number")
+    };
+    (attr("width"), attr("height"))
+}
+
+#[test]
+fn plots_as_svg_and_png_and_the_differences_section() {
+    let annotations = annotations_dir();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (ann, pred) = synthetic_run(tmp.path(), 4_000);
+    // Model "better" is "synthetic" made right on every `pose` image: the two differ on pose.
+    let pose: std::collections::HashMap<String, u64> = std::fs::read_to_string(&ann)
+        .expect("read annotations")
+        .lines()
+        .filter(|l| l.contains("\"pose\":1"))
+        .map(|l| {
+            let row: serde_json::Value = serde_json::from_str(l).expect("JSON");
+            (
+                row["file_name"].as_str().expect("name").to_string(),
+                row["class"].as_u64().expect("class"),
+            )
+        })
+        .collect();
+    assert!(pose.len() > 100);
+    let better: String = std::fs::read_to_string(&pred)
+        .expect("read predictions")
+        .lines()
+        .map(
+            |line| match pose.get(line.split(',').next().unwrap_or_default()) {
+                Some(class) => {
+                    let f: Vec<&str> = line.split(',').collect();
+                    format!("{},{class},{}\n", f[0], f[2])
+                }
+                None => format!("{line}\n"),
+            },
+        )
+        .collect();
+    let better_path = tmp.path().join("better.csv");
+    std::fs::write(&better_path, better).expect("write better.csv");
+
+    let plots = tmp.path().join("plots");
+    let html_path = tmp.path().join("report.html");
+    let run = |extra: &[&str]| {
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "report".as_ref(),
+            pred.as_os_str(),
+            better_path.as_os_str(),
+            "--image-annotations".as_ref(),
+            ann.as_os_str(),
+            "--annotations".as_ref(),
+            annotations.as_os_str(),
+            "--out".as_ref(),
+            html_path.as_os_str(),
+            "--plots".as_ref(),
+            plots.as_os_str(),
+            "--bootstrap".as_ref(),
+            "200".as_ref(),
+        ];
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
+        imagenetx(&args)
+    };
+    ok(run(&[]));
+
+    let mut names: Vec<String> = std::fs::read_dir(&plots)
+        .expect("plots folder")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let stems = [
+        "error_ratio",
+        "factor_distribution",
+        "heatmap_better",
+        "heatmap_synthetic",
+    ];
+    for stem in stems {
+        for ext in ["png", "svg"] {
+            assert!(
+                names.contains(&format!("{stem}.{ext}")),
+                "{stem}.{ext} in {names:?}"
+            );
+        }
+    }
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("scatter_") && n.ends_with(".png")),
+        "{names:?}"
+    );
+    assert_eq!(names.len(), 10, "{names:?}");
+
+    for name in names.iter().filter(|n| n.ends_with(".png")) {
+        let svg = std::fs::read_to_string(plots.join(name.replace(".png", ".svg"))).expect("svg");
+        let png = image::open(plots.join(name))
+            .unwrap_or_else(|e| panic!("{name} does not decode: {e}"))
+            .to_rgb8();
+        // Twice the SVG's size (the default --png-scale 2).
+        let (w, h) = svg_size(&svg);
+        assert_eq!(
+            png.dimensions(),
+            ((w * 2.0).ceil() as u32, (h * 2.0).ceil() as u32),
+            "{name}"
+        );
+        // Not blank: a good share of ink, in several colours.
+        let ink = png.pixels().filter(|p| p.0 != [255, 255, 255]).count();
+        let colours: std::collections::HashSet<[u8; 3]> = png.pixels().map(|p| p.0).collect();
+        assert!(
+            ink * 50 > png.pixels().len() && colours.len() > 10,
+            "{name}: {ink} inked pixels, {} colours",
+            colours.len()
+        );
+    }
+    let chart = std::fs::read_to_string(plots.join("error_ratio.svg")).expect("svg");
+    assert!(
+        chart.contains("synthetic") && chart.contains("better"),
+        "series names"
+    );
+
+    // The HTML report lists the pose difference as significant.
+    let html = std::fs::read_to_string(&html_path).expect("report");
+    let section = &html[html.find("<section id=\"differences\">").expect("section")..];
+    let section = &section[..section.find("</section>").expect("end")];
+    let significant = &section[..section.find("<details").expect("all comparisons")];
+    assert!(
+        significant.contains("<tr class=\"significant\"><td class=\"name\">pose accuracy</td>"),
+        "{significant}"
+    );
+
+    let bad = run(&["--png-scale", "0"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--png-scale 0"));
+}

@@ -16,11 +16,16 @@ pub fn write_atomic(
         _ => Path::new("."),
     };
     let io = |err| Error::io(path, err);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".imagenetx-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(io)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".imagenetx-").suffix(".tmp");
+    // Like a plain file creation (0666 less the umask), not a private temporary file (0600):
+    // reports and tables are meant to be shared.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let mut tmp = builder.tempfile_in(dir).map_err(io)?;
     {
         let mut writer = std::io::BufWriter::new(tmp.as_file_mut());
         fill(&mut writer).map_err(io)?;
@@ -56,5 +61,19 @@ mod tests {
             .map(|e| e.expect("entry").file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("out.txt")]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn new_files_are_as_readable_as_plain_ones() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let plain = dir.path().join("plain.txt");
+        std::fs::write(&plain, "x").expect("write");
+        let atomic = dir.path().join("atomic.txt");
+        write_atomic(&atomic, |w: &mut dyn Write| w.write_all(b"x")).expect("atomic");
+        let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+        // Both are 0666 less the process umask (0644 with the usual 022), not 0600.
+        assert_eq!(mode(&atomic), mode(&plain));
     }
 }

@@ -29,7 +29,8 @@
 //! assert!(html.contains("1.56 [1.20, 1.90]"));
 //! ```
 
-use crate::table::{fixed, with_interval};
+use crate::markdown::Difference;
+use crate::table::{fixed, p_value, with_interval};
 use std::fmt::Write as _;
 
 use imagenetx_factors::{Factor, Metaclass, ModelAnalysis};
@@ -70,6 +71,10 @@ pub struct ReportInput {
     pub factor_counts: Vec<(String, u64)>,
     /// Misclassified-image galleries, one per model.
     pub galleries: Vec<Gallery>,
+    /// Paired comparisons of the models (the first against each other one; see
+    /// [`markdown::differences`](crate::markdown::differences)); empty to leave the section
+    /// out.
+    pub differences: Vec<Difference>,
 }
 
 /// One model's numbers.
@@ -389,6 +394,7 @@ th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: right; ver
 th { background: var(--bg-soft); font-weight: 600; }
 td.name, th.name { text-align: left; }
 td.small { color: var(--muted); font-style: italic; }
+tr.significant td { font-weight: 600; }
 td.small::after { content: " †"; }
 .scroll { overflow-x: auto; }
 .pair { display: flex; flex-wrap: wrap; gap: 24px; align-items: flex-start; }
@@ -437,11 +443,16 @@ pub fn render(input: &ReportInput) -> String {
     {
         out.push_str("<a href=\"#gallery\">Misclassified images</a>");
     }
+    if !input.differences.is_empty() {
+        out.push_str("<a href=\"#differences\">Differences</a>");
+    }
     out.push_str("<a href=\"#plots\">More plots</a></nav>\n</header>\n<main>\n");
+    let figures = figures(input);
     summary(&mut out, input);
-    error_ratio_section(&mut out, input);
+    error_ratio_section(&mut out, input, &figures);
+    differences_section(&mut out, input);
     galleries(&mut out, input);
-    plots_section(&mut out, input);
+    plots_section(&mut out, &figures);
     out.push_str("</main>\n<footer>");
     if !input.generator.is_empty() {
         let _ = write!(out, "Written by {}. ", escape(&input.generator));
@@ -514,7 +525,7 @@ fn find<'a>(model: &'a ModelReport, factor: &str) -> Option<&'a FactorStats> {
     model.factors.iter().find(|f| f.factor == factor)
 }
 
-fn error_ratio_section(out: &mut String, input: &ReportInput) {
+fn error_ratio_section(out: &mut String, input: &ReportInput, figures: &[Figure]) {
     out.push_str("<section id=\"error-ratios\">\n<h2>Error ratio per factor</h2>\n<div class=\"pair\">\n<div class=\"scroll\"><table class=\"ratios\">\n<thead><tr><th class=\"name\" rowspan=\"2\">factor</th>");
     for model in &input.models {
         let _ = write!(out, "<th colspan=\"3\">{}</th>", escape(&model.name));
@@ -563,7 +574,9 @@ fn error_ratio_section(out: &mut String, input: &ReportInput) {
         out.push_str("</tr>\n");
     }
     out.push_str("</tbody></table></div>\n");
-    error_ratio_chart(out, input);
+    for f in figures.iter().filter(|f| f.name == ERROR_RATIO_FIGURE) {
+        figure(out, f);
+    }
     out.push_str("</div>\n");
     if let Some(note) = &input.interval_note {
         let _ = writeln!(out, "<p class=\"note\">{}</p>", escape(note));
@@ -580,18 +593,71 @@ fn inline_svg(svg: &str) -> String {
     svg.replacen(" xmlns=\"http://www.w3.org/2000/svg\"", "", 1)
 }
 
-fn figure(out: &mut String, svg: &str, caption: &str) {
+fn figure(out: &mut String, figure: &Figure) {
     let _ = writeln!(
         out,
-        "<figure>{}<figcaption>{}</figcaption></figure>",
-        inline_svg(svg),
-        escape(caption)
+        "<figure id=\"figure-{}\">{}<figcaption>{}</figcaption></figure>",
+        escape(&figure.name),
+        inline_svg(&figure.svg),
+        escape(&figure.caption)
     );
 }
 
-fn error_ratio_chart(out: &mut String, input: &ReportInput) {
+/// File stem of the error-ratio chart, the one figure shown beside the table.
+pub const ERROR_RATIO_FIGURE: &str = "error_ratio";
+
+/// One plot of the report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figure {
+    /// A file stem naming it (`error_ratio`, `scatter_pose`, `heatmap_resnet50`,
+    /// `factor_distribution`): letters, digits, `_`, `-` and `.` only.
+    pub name: String,
+    /// What it shows, in a sentence.
+    pub caption: String,
+    /// The standalone SVG document.
+    pub svg: String,
+}
+
+/// `text` made safe as part of a file name: other characters become `_`.
+fn file_stem(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Every plot of the report, in page order: the error-ratio chart, the accuracy vs
+/// error-ratio scatter (two models or more), a factor × metaclass heatmap per model (at most
+/// [`MAX_HEATMAPS`]), the factor distribution. The HTML embeds them; they can also be
+/// written as files (see [`crate::raster`] for PNG).
+pub fn figures(input: &ReportInput) -> Vec<Figure> {
+    let mut out = Vec::new();
+    out.extend(error_ratio_chart(input));
+    out.extend(more_figures(input));
+    // Heatmaps of models whose names sanitise alike get a numeric suffix.
+    let mut seen = std::collections::HashSet::new();
+    for f in &mut out {
+        let base = f.name.clone();
+        let mut k = 2;
+        while !seen.insert(f.name.clone()) {
+            f.name = format!("{base}_{k}");
+            k += 1;
+        }
+    }
+    out
+}
+
+fn error_ratio_chart(input: &ReportInput) -> Option<Figure> {
     let factors = factor_order(input);
-    if !input.models.is_empty() && !factors.is_empty() {
+    if input.models.is_empty() || factors.is_empty() {
+        return None;
+    }
+    {
         let mut chart = ErrorRatioChart {
             title: "Error ratio per factor".into(),
             factors: factors.clone(),
@@ -614,16 +680,24 @@ fn error_ratio_chart(out: &mut String, input: &ReportInput) {
                 .collect(),
         };
         chart.sort_by_first_model();
-        figure(
-            out,
-            &plots::error_ratio_svg(&chart),
-            "Error ratio per factor, sorted by the first model; whiskers are intervals, the line marks 1 (the model's average error rate). Faded bars: small samples.",
-        );
+        Some(Figure {
+            name: ERROR_RATIO_FIGURE.into(),
+            caption: "Error ratio per factor, sorted by the first model; whiskers are intervals, the line marks 1 (the model's average error rate). Faded bars: small samples.".into(),
+            svg: plots::error_ratio_svg(&chart),
+        })
     }
 }
 
-fn plots_section(out: &mut String, input: &ReportInput) {
+fn plots_section(out: &mut String, figures: &[Figure]) {
     out.push_str("<section id=\"plots\">\n<h2>More plots</h2>\n");
+    for f in figures.iter().filter(|f| f.name != ERROR_RATIO_FIGURE) {
+        figure(out, f);
+    }
+    out.push_str("</section>\n");
+}
+
+fn more_figures(input: &ReportInput) -> Vec<Figure> {
+    let mut out = Vec::new();
     if input.models.len() >= 2
         && let Some(worst) = input.models[0].worst_factor()
     {
@@ -646,14 +720,14 @@ fn plots_section(out: &mut String, input: &ReportInput) {
             y_label: format!("error ratio: {}", worst.factor),
             points,
         };
-        figure(
-            out,
-            &plots::scatter_svg(&scatter),
-            &format!(
+        out.push(Figure {
+            name: file_stem(&format!("scatter_{}", worst.factor)),
+            caption: format!(
                 "Overall accuracy against the error ratio of {}, the first model's worst factor.",
                 worst.factor
             ),
-        );
+            svg: plots::scatter_svg(&scatter),
+        });
     }
     for model in input.models.iter().take(MAX_HEATMAPS) {
         if model.metaclass_cells.is_empty() || input.metaclasses.is_empty() {
@@ -665,24 +739,84 @@ fn plots_section(out: &mut String, input: &ReportInput) {
             columns: input.metaclasses.clone(),
             cells: model.metaclass_cells.clone(),
         };
-        figure(
-            out,
-            &plots::heatmap_svg(&map),
-            "Error ratio of each factor within each metaclass (relative to the model's accuracy on the metaclass). Empty: no images or no errors; faded: few images.",
-        );
+        out.push(Figure {
+            name: file_stem(&format!("heatmap_{}", model.name)),
+            caption: format!("{}: error ratio of each factor within each metaclass (relative to the model's accuracy on the metaclass). Empty: no images or no errors; faded: few images.", model.name),
+            svg: plots::heatmap_svg(&map),
+        });
     }
     if !input.factor_counts.is_empty() {
         let dist = Distribution {
             title: "Annotated images per factor".into(),
             bars: input.factor_counts.clone(),
         };
-        figure(
-            out,
-            &plots::distribution_svg(&dist),
-            "How many annotated images carry each factor.",
-        );
+        out.push(Figure {
+            name: "factor_distribution".into(),
+            caption: "How many annotated images carry each factor.".into(),
+            svg: plots::distribution_svg(&dist),
+        });
     }
-    out.push_str("</section>\n");
+    out
+}
+
+fn differences_section(out: &mut String, input: &ReportInput) {
+    if input.differences.is_empty() {
+        return;
+    }
+    out.push_str("<section id=\"differences\">\n<h2>Differences between models</h2>\n<p class=\"note\">Paired on the images both models scored: accuracy differences (b − a) with paired bootstrap intervals, exact McNemar tests on the discordant images, Holm-corrected across the factors.</p>\n");
+    let significant: Vec<&Difference> =
+        input.differences.iter().filter(|d| d.significant).collect();
+    let row = |out: &mut String, d: &Difference| {
+        let _ = writeln!(
+            out,
+            "<tr{}><td class=\"name\">{}</td><td class=\"name\">{}</td><td class=\"name\">{}</td><td>{}</td><td>{}</td><td>{:+.3}</td><td>{}</td><td>{}</td></tr>",
+            if d.significant {
+                " class=\"significant\""
+            } else {
+                ""
+            },
+            escape(&d.metric),
+            escape(&d.model_a),
+            escape(&d.model_b),
+            fixed(d.value_a, 3),
+            fixed(d.value_b, 3),
+            d.difference,
+            d.interval
+                .map(|(lo, hi)| format!("[{lo:+.3}, {hi:+.3}]"))
+                .unwrap_or_else(|| "—".into()),
+            escape(&p_value(d.p_value))
+        );
+    };
+    const HEAD: &str = "<div class=\"scroll\"><table class=\"differences\">\n<thead><tr><th class=\"name\">metric</th><th class=\"name\">a</th><th class=\"name\">b</th><th>value a</th><th>value b</th><th>b − a</th><th>interval</th><th>p</th></tr></thead>\n<tbody>\n";
+    if significant.is_empty() {
+        let _ = writeln!(
+            out,
+            "<p class=\"verdict\">No significant difference among the {} compared.</p>",
+            input.differences.len()
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "<p class=\"verdict\">{} significant of {} compared.</p>",
+            significant.len(),
+            input.differences.len()
+        );
+        out.push_str(HEAD);
+        for d in &significant {
+            row(out, d);
+        }
+        out.push_str("</tbody></table></div>\n");
+    }
+    let _ = writeln!(
+        out,
+        "<details class=\"meta\"><summary>All {} comparisons</summary>",
+        input.differences.len()
+    );
+    out.push_str(HEAD);
+    for d in &input.differences {
+        row(out, d);
+    }
+    out.push_str("</tbody></table></div></details>\n</section>\n");
 }
 
 fn galleries(out: &mut String, input: &ReportInput) {
@@ -892,6 +1026,78 @@ mod tests {
                     }],
                 }],
             }],
+            differences: vec![
+                Difference {
+                    metric: "pose accuracy".into(),
+                    model_a: "resnet50".into(),
+                    model_b: "dino & co".into(),
+                    value_a: Some(0.5),
+                    value_b: Some(0.625),
+                    difference: 0.125,
+                    interval: Some((0.05, 0.2)),
+                    p_value: Some(0.00002),
+                    significant: true,
+                },
+                Difference {
+                    metric: "style accuracy".into(),
+                    model_a: "resnet50".into(),
+                    model_b: "dino & co".into(),
+                    value_a: Some(0.5),
+                    value_b: Some(0.45),
+                    difference: -0.05,
+                    interval: Some((-0.2, 0.1)),
+                    p_value: Some(0.61),
+                    significant: false,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn differences_section_lists_the_significant_ones_first() {
+        let html = render(&input());
+        assert!(html.contains("<a href=\"#differences\">Differences</a>"));
+        let section = &html[html.find("<section id=\"differences\">").expect("section")..];
+        let section = &section[..section.find("</section>").expect("end")];
+        assert!(section.contains("1 significant of 2 compared."));
+        let (top, all) = section.split_once("<details").expect("details");
+        assert!(top.contains("<tr class=\"significant\"><td class=\"name\">pose accuracy</td><td class=\"name\">resnet50</td><td class=\"name\">dino &amp; co</td><td>0.500</td><td>0.625</td><td>+0.125</td><td>[+0.050, +0.200]</td><td>&lt;0.0001</td></tr>"));
+        assert!(!top.contains("style accuracy"));
+        assert!(all.contains("<td>-0.050</td><td>[-0.200, +0.100]</td><td>0.6100</td>"));
+
+        let mut none = input();
+        none.differences.retain(|d| !d.significant);
+        let html = render(&none);
+        assert!(html.contains("No significant difference among the 1 compared."));
+        none.differences.clear();
+        assert!(!render(&none).contains("id=\"differences\""));
+    }
+
+    #[test]
+    fn figures_have_distinct_file_names_in_page_order() {
+        let mut input = input();
+        input.models.push(ModelReport {
+            name: "dino ! co".into(),
+            ..input.models[1].clone()
+        });
+        let names: Vec<String> = figures(&input).into_iter().map(|f| f.name).collect();
+        assert_eq!(
+            names,
+            [
+                "error_ratio",
+                "scatter_pose",
+                "heatmap_resnet50",
+                "heatmap_dino___co",
+                "heatmap_dino___co_2",
+                "factor_distribution"
+            ]
+        );
+        let html = render(&input);
+        for name in &names {
+            assert!(
+                html.contains(&format!("<figure id=\"figure-{name}\">")),
+                "{name}"
+            );
         }
     }
 

@@ -19,6 +19,7 @@ pub mod analysis;
 pub mod html;
 pub mod markdown;
 pub mod plots;
+pub mod raster;
 pub mod table;
 
 pub use table::{Cell, Table};

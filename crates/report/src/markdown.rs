@@ -25,7 +25,7 @@
 //! assert!(text.contains("| pose | 400 | — | 1.40 [1.30, 1.50] |"));
 //! ```
 
-use crate::table::{fixed, with_interval};
+use crate::table::{fixed, p_value, with_interval};
 use std::fmt::Write as _;
 
 use imagenetx_factors::compare::Comparison;
@@ -222,13 +222,7 @@ pub fn summary(input: &Summary) -> String {
                     d.interval
                         .map(|(lo, hi)| format!("[{lo:+.3}, {hi:+.3}]"))
                         .unwrap_or_else(|| "—".into()),
-                    d.p_value
-                        .map(|p| if p < 1e-4 {
-                            "<0.0001".into()
-                        } else {
-                            format!("{p:.4}")
-                        })
-                        .unwrap_or_else(|| "—".into())
+                    p_value(d.p_value)
                 );
             }
         }

@@ -572,12 +572,21 @@ pub fn distribution_svg(dist: &Distribution) -> String {
             .axis_desc_style(font(14.0))
             .draw()?;
         let color = model_color(0);
-        ctx.draw_series(dist.bars.iter().enumerate().map(|(i, (_, count))| {
-            Rectangle::new(
-                [(i as f64 - 0.38, 0), (i as f64 + 0.38, *count)],
-                color.filled(),
-            )
-        }))?;
+        // A factor with images gets a visible bar however small its count (at least ~1 px;
+        // the number above it is exact).
+        let floor = y_max.div_ceil(250);
+        ctx.draw_series(
+            dist.bars
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, count))| *count > 0)
+                .map(|(i, (_, count))| {
+                    Rectangle::new(
+                        [(i as f64 - 0.38, 0), (i as f64 + 0.38, (*count).max(floor))],
+                        color.filled(),
+                    )
+                }),
+        )?;
         ctx.draw_series(dist.bars.iter().enumerate().map(|(i, (_, count))| {
             Text::new(
                 count.to_string(),

@@ -73,6 +73,15 @@ pub fn fixed(x: Option<f64>, decimals: usize) -> String {
     }
 }
 
+/// A p-value for people: four decimals, `<0.0001` below that, `—` when there is none.
+pub fn p_value(p: Option<f64>) -> String {
+    match p {
+        Some(p) if p < 1e-4 => "<0.0001".into(),
+        Some(p) => format!("{p:.4}"),
+        None => "—".into(),
+    }
+}
+
 /// `value [low, high]` for people: the value with `decimals` decimals, the interval bounds
 /// with as many; just the value when there is no interval, `—` when it is undefined.
 pub fn with_interval(x: Option<f64>, interval: Option<(f64, f64)>, decimals: usize) -> String {

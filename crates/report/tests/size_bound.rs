@@ -109,6 +109,7 @@ fn input(thumbnails: bool) -> ReportInput {
             .map(|f| (format!("factor_{f}"), 3000))
             .collect(),
         galleries,
+        differences: Vec::new(),
     }
 }
 

@@ -26,7 +26,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::Outcome;
-use crate::cmd::report::{ReportModel, ReportOptions, build_report, run_metadata};
+use crate::cmd::report::{PlotArgs, ReportModel, ReportOptions, build_report, run_metadata};
 use crate::common::{AnnotationArgs, ensure_dir, write_atomic};
 use crate::preprocess::{PreprocessArgs, resolve};
 
@@ -53,6 +53,9 @@ pub struct Args {
     /// misclassified images with thumbnails) to this file.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// With --report: also write its plots as SVG and PNG files.
+    #[command(flatten)]
+    pub plots: PlotArgs,
     /// Continue an interrupted run: keep the predictions already in --out (after checking the
     /// run record names the same model and preprocessing) and do only the rest.
     #[arg(long)]
@@ -102,6 +105,10 @@ struct Batch {
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     if args.batch_size == 0 {
         bail!("--batch-size must be at least 1");
+    }
+    args.plots.validate()?;
+    if args.plots.plots.is_some() && args.report.is_none() {
+        bail!("--plots DIR writes the plots of the report: give --report FILE too");
     }
     let out = args.out.clone().unwrap_or_else(|| {
         let stem = args
@@ -561,6 +568,7 @@ fn report(
             }
             write_atomic(path, imagenetx_report::html::render(&input).as_bytes())?;
             eprintln!("wrote the report {}", path.display());
+            args.plots.write(&input)?;
         }
         let results = [analysis];
         if let Some(dir) = &args.analysis_out {

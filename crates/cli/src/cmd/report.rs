@@ -20,7 +20,7 @@ use imagenetx_factors::{Factor, ModelAnalysis, Outcome as Scored, Prediction, an
 use imagenetx_report::html::{
     self, Gallery, GalleryCard, GallerySection, ModelReport, ReportInput, Thumbnail,
 };
-use imagenetx_report::markdown;
+use imagenetx_report::{markdown, raster};
 use rayon::prelude::*;
 
 use crate::Outcome;
@@ -59,6 +59,38 @@ pub struct Args {
     /// Title of the report.
     #[arg(long, default_value = "ImageNet-X report")]
     pub title: String,
+    #[command(flatten)]
+    pub plots: PlotArgs,
+}
+
+/// Where the report's plots go as files (shared with `evaluate --report`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct PlotArgs {
+    /// Also write every plot of the report into DIR, as NAME.svg and NAME.png (error_ratio,
+    /// scatter_FACTOR, heatmap_MODEL, factor_distribution).
+    #[arg(long, value_name = "DIR")]
+    pub plots: Option<PathBuf>,
+    /// Scale of the PNG plots relative to their SVG size (2: sharp on high-density screens).
+    #[arg(long, value_name = "X", default_value_t = 2.0)]
+    pub png_scale: f32,
+}
+
+impl PlotArgs {
+    /// Checks `--png-scale`.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !(self.png_scale.is_finite() && self.png_scale > 0.0 && self.png_scale <= 16.0) {
+            anyhow::bail!("--png-scale {} is not a scale in (0, 16]", self.png_scale);
+        }
+        Ok(())
+    }
+
+    /// Writes the plots of `input` when `--plots` was given.
+    pub fn write(&self, input: &ReportInput) -> anyhow::Result<()> {
+        match &self.plots {
+            Some(dir) => write_plots(dir, &html::figures(input), self.png_scale),
+            None => Ok(()),
+        }
+    }
 }
 
 /// `--format` of `imagenetx report`.
@@ -119,6 +151,7 @@ pub struct ReportModel<'a> {
 /// Runs `imagenetx report`.
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let intervals = args.stats.options()?;
+    args.plots.validate()?;
     if args.format == ReportFormat::Html && args.out.is_none() {
         anyhow::bail!("--out FILE is required for the HTML report");
     }
@@ -164,11 +197,9 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             metadata: metadata.clone(),
         })
         .collect();
-    let input = build_report(&set, names.as_ref(), &models, &report_options)?;
+    let mut input = build_report(&set, names.as_ref(), &models, &report_options)?;
     let mut differences = Vec::new();
-    if args.format == ReportFormat::Markdown
-        && let Some((first, others)) = models.split_first()
-    {
+    if let Some((first, others)) = models.split_first() {
         let base = outcomes(&set.annotations, first.predictions, first.analysis.options)?;
         for other in others {
             let scored = outcomes(&set.annotations, other.predictions, other.analysis.options)?;
@@ -183,6 +214,8 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             differences.extend(markdown::differences(&comparison));
         }
     }
+    input.differences = differences;
+    args.plots.write(&input)?;
     let text = match args.format {
         ReportFormat::Html => html::render(&input),
         ReportFormat::Markdown => markdown::summary(&markdown::Summary {
@@ -190,7 +223,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             description: input.description.clone(),
             models: input.models.clone(),
             worst: 5,
-            differences,
+            differences: input.differences.clone(),
             interval_note: input.interval_note.clone(),
         }),
     };
@@ -202,6 +235,31 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         None => print!("{text}"),
     }
     Ok(Outcome::Done)
+}
+
+/// Writes each figure as `<name>.svg` and `<name>.png` (rasterised at `scale`) into `dir`.
+pub fn write_plots(dir: &Path, figures: &[html::Figure], scale: f32) -> anyhow::Result<()> {
+    crate::common::ensure_dir(dir)?;
+    let written: Vec<String> = figures
+        .par_iter()
+        .map(|figure| {
+            let png = raster::svg_to_png(&figure.svg, scale)
+                .with_context(|| format!("rasterising plot {}", figure.name))?;
+            write_atomic(
+                &dir.join(format!("{}.svg", figure.name)),
+                figure.svg.as_bytes(),
+            )?;
+            write_atomic(&dir.join(format!("{}.png", figure.name)), &png)?;
+            Ok(figure.name.clone())
+        })
+        .collect::<anyhow::Result<_>>()?;
+    eprintln!(
+        "wrote {} plots (SVG and PNG) to {}: {}",
+        written.len(),
+        dir.display(),
+        written.join(", ")
+    );
+    Ok(())
 }
 
 /// Metadata rows from the run record `<predictions stem>.run.json` beside `predictions`, when
@@ -390,6 +448,7 @@ pub fn build_report(
         metaclasses: html::metaclass_names(),
         factor_counts,
         galleries,
+        differences: Vec::new(),
     })
 }
 
