@@ -767,25 +767,21 @@ fn differences_section(out: &mut String, input: &ReportInput) {
     let significant: Vec<&Difference> =
         input.differences.iter().filter(|d| d.significant).collect();
     let row = |out: &mut String, d: &Difference| {
-        let _ = writeln!(
+        let _ = write!(
             out,
-            "<tr{}><td class=\"name\">{}</td><td class=\"name\">{}</td><td class=\"name\">{}</td><td>{}</td><td>{}</td><td>{:+.3}</td><td>{}</td><td>{}</td></tr>",
+            "<tr{}>",
             if d.significant {
                 " class=\"significant\""
             } else {
                 ""
-            },
-            escape(&d.metric),
-            escape(&d.model_a),
-            escape(&d.model_b),
-            fixed(d.value_a, 3),
-            fixed(d.value_b, 3),
-            d.difference,
-            d.interval
-                .map(|(lo, hi)| format!("[{lo:+.3}, {hi:+.3}]"))
-                .unwrap_or_else(|| "—".into()),
-            escape(&p_value(d.p_value))
+            }
         );
+        for (i, cell) in d.cells().iter().enumerate() {
+            // Metric and model names are text; the rest numbers.
+            let class = if i < 3 { " class=\"name\"" } else { "" };
+            let _ = write!(out, "<td{class}>{}</td>", escape(cell));
+        }
+        out.push_str("</tr>\n");
     };
     const HEAD: &str = "<div class=\"scroll\"><table class=\"differences\">\n<thead><tr><th class=\"name\">metric</th><th class=\"name\">a</th><th class=\"name\">b</th><th>value a</th><th>value b</th><th>b − a</th><th>interval</th><th>p</th></tr></thead>\n<tbody>\n";
     if significant.is_empty() {

@@ -55,6 +55,25 @@ pub struct Difference {
     pub significant: bool,
 }
 
+impl Difference {
+    /// The difference as table cells for people, unescaped: metric, model a, model b, value a,
+    /// value b, b − a, interval, p-value (the column order of every differences table).
+    pub fn cells(&self) -> [String; 8] {
+        [
+            self.metric.clone(),
+            self.model_a.clone(),
+            self.model_b.clone(),
+            fixed(self.value_a, 3),
+            fixed(self.value_b, 3),
+            format!("{:+.3}", self.difference),
+            self.interval
+                .map(|(lo, hi)| format!("[{lo:+.3}, {hi:+.3}]"))
+                .unwrap_or_else(|| "—".into()),
+            p_value(self.p_value),
+        ]
+    }
+}
+
 /// The differences of a paired comparison (B against A): the overall accuracy (exact
 /// McNemar test) and each tested factor's accuracy (McNemar, Holm-corrected), with the paired
 /// bootstrap intervals of `accuracy_b − accuracy_a`. Significance is the comparison's.
@@ -210,20 +229,14 @@ pub fn summary(input: &Summary) -> String {
         } else {
             out.push_str("\n**Significant differences**\n\n| metric | a | b | value a | value b | b − a | interval | p |\n|---|---|---|---:|---:|---:|---:|---:|\n");
             for d in significant {
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | {} | {} | {} | {:+.3} | {} | {} |",
-                    escape_cell(&d.metric),
-                    escape_cell(&d.model_a),
-                    escape_cell(&d.model_b),
-                    fixed(d.value_a, 3),
-                    fixed(d.value_b, 3),
-                    d.difference,
-                    d.interval
-                        .map(|(lo, hi)| format!("[{lo:+.3}, {hi:+.3}]"))
-                        .unwrap_or_else(|| "—".into()),
-                    p_value(d.p_value)
-                );
+                // Metric and model names are text to escape; the rest are numbers.
+                let cells: Vec<String> = d
+                    .cells()
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, c)| if i < 3 { escape_cell(&c) } else { c })
+                    .collect();
+                let _ = writeln!(out, "| {} |", cells.join(" | "));
             }
         }
     }

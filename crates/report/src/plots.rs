@@ -839,10 +839,13 @@ mod tests {
                 ("pose".into(), 12000),
                 ("background".into(), 4321),
                 ("style".into(), 0),
+                ("brighter".into(), 3),
             ],
         });
+        // No bar for a factor without images; a visible one (never 0 px high) for 3 images.
         assert_eq!(rects_filled(&svg, model_color(0)), 3);
-        for text in ["12000", "4321", "pose", "style", "images"] {
+        assert!(!svg.contains("height=\"0\""), "a zero-height bar");
+        for text in ["12000", "4321", "3", "pose", "style", "brighter", "images"] {
             assert!(has_text(&svg, text), "missing {text}");
         }
     }
