@@ -30,7 +30,7 @@
 //! ```
 
 use crate::markdown::Difference;
-use crate::table::{fixed, p_value, with_interval};
+use crate::table::{fixed, with_interval};
 use std::fmt::Write as _;
 
 use imagenetx_factors::{Factor, Metaclass, ModelAnalysis};
