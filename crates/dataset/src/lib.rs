@@ -35,5 +35,6 @@ pub use cache::{CacheStatus, ParseCache};
 pub use error::{Error, Result};
 pub use images::{ImageEntry, ImageList, discover_images};
 pub use predictions::{
-    AlignedPredictions, PredictionFile, collect_prediction_files, read_predictions,
+    AlignedPredictions, ParsedPredictions, PredictionFile, collect_prediction_files,
+    parse_predictions, read_predictions,
 };

@@ -93,11 +93,44 @@ pub struct AlignedPredictions {
 /// Reads a predictions CSV and aligns it with `set`. Errors, each naming `file:line`: a
 /// missing column, a repeated `file_name`, a class outside 0..999, a probability that is not
 /// a number in [0, 1]. With `strict`, annotated images without a prediction are an error too.
+///
+/// The same as [`parse_predictions`] then [`ParsedPredictions::align`]; parsing needs no
+/// annotations, so a caller may parse while the annotations load.
 pub fn read_predictions(
     path: &Path,
     set: &AnnotatedSet,
     strict: bool,
 ) -> Result<AlignedPredictions> {
+    parse_predictions(path)?.align(set, strict)
+}
+
+/// How a row names its image: by validation number (`ILSVRC2012_val_00000001.JPEG` → 0, the
+/// common case, looked up without hashing) or by name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum RowImage {
+    Val(u32),
+    Name(Box<str>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Row {
+    image: RowImage,
+    line: u32,
+    prediction: Prediction,
+}
+
+/// The rows of a predictions CSV, checked field by field but not yet matched with the
+/// annotated images (see [`ParsedPredictions::align`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedPredictions {
+    path: PathBuf,
+    rows: Vec<Row>,
+}
+
+/// Reads and checks a predictions CSV: errors, each naming `file:line`, for a missing column,
+/// a row of another width, a name that is not UTF-8, a class outside 0..999 and a probability
+/// that is not a number in [0, 1].
+pub fn parse_predictions(path: &Path) -> Result<ParsedPredictions> {
     // Prediction files are small (1.1 MB for 50,000 rows): read at once, parsed from memory.
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let mut reader = csv::ReaderBuilder::new()
@@ -130,10 +163,8 @@ pub fn read_predictions(
     );
     let width = header.len();
 
-    let mut predictions = vec![None; set.len()];
-    let mut lines = vec![0u32; set.len()];
-    let mut others: FxHashMap<Box<[u8]>, u64> = FxHashMap::default();
-    let (mut rows, mut unannotated) = (0usize, 0usize);
+    // About 23 bytes per row in the usual files.
+    let mut rows = Vec::with_capacity(bytes.len() / 23 + 1);
     let mut record = csv::ByteRecord::new();
     loop {
         match reader.read_byte_record(&mut record) {
@@ -145,7 +176,6 @@ pub fn read_predictions(
             }
         }
         let line = record.position().map_or(0, |p| p.line());
-        rows += 1;
         if record.len() != width {
             return Err(Error::parse(
                 path,
@@ -153,14 +183,15 @@ pub fn read_predictions(
                 format!("expected {width} fields, found {}", record.len()),
             ));
         }
-        let name_bytes = &record[c_name];
-        // ImageNet validation names (nearly every row) are looked up by number, unhashed.
-        let val = val_index_bytes(name_bytes);
-        let name = match val {
-            // A validation name is ASCII: valid UTF-8.
-            Some(_) => std::str::from_utf8(name_bytes).unwrap_or_default(),
-            None => std::str::from_utf8(name_bytes)
-                .map_err(|_| Error::parse(path, line, "file_name is not valid UTF-8"))?,
+        let name = &record[c_name];
+        // ImageNet validation names (nearly every row) become numbers; others stay names.
+        let image = match val_index_bytes(name).and_then(|v| u32::try_from(v).ok()) {
+            Some(v) => RowImage::Val(v),
+            None => RowImage::Name(
+                std::str::from_utf8(name)
+                    .map_err(|_| Error::parse(path, line, "file_name is not valid UTF-8"))?
+                    .into(),
+            ),
         };
         let class = parse_class(&record[c_class]).ok_or_else(|| {
             Error::parse(
@@ -183,57 +214,88 @@ pub fn read_predictions(
                 ),
             )
         })?;
-        let position = match val {
-            Some(v) => set.val_position(v),
-            None => set.position(name),
-        };
-        match position {
-            Some(i) => {
-                if lines[i] != 0 {
-                    return Err(Error::parse(
-                        path,
-                        line,
-                        format!(
-                            "{name} has a second prediction (first on line {})",
-                            lines[i]
-                        ),
-                    ));
-                }
-                lines[i] = u32::try_from(line).unwrap_or(u32::MAX);
-                predictions[i] = Some(Prediction { class, probability });
-            }
-            None => {
-                unannotated += 1;
-                if let Some(first) = others.insert(name.as_bytes().into(), line) {
-                    return Err(Error::parse(
-                        path,
-                        line,
-                        format!("{name} has a second prediction (first on line {first})"),
-                    ));
-                }
-            }
-        }
-    }
-    let missing = predictions.iter().filter(|p| p.is_none()).count();
-    let first_missing = predictions
-        .iter()
-        .position(Option::is_none)
-        .map(|i| set.records[i].file_name.clone());
-    if strict && missing > 0 {
-        return Err(Error::MissingPredictions {
-            path: path.to_path_buf(),
-            missing,
-            annotated: set.len(),
-            first: first_missing.unwrap_or_default(),
+        rows.push(Row {
+            image,
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+            prediction: Prediction { class, probability },
         });
     }
-    Ok(AlignedPredictions {
-        predictions,
+    Ok(ParsedPredictions {
+        path: path.to_path_buf(),
         rows,
-        unannotated,
-        missing,
-        first_missing,
     })
+}
+
+impl ParsedPredictions {
+    /// Rows in the file.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether the file has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Matches the rows with `set`'s images. Errors, naming `file:line`: an image predicted
+    /// twice; with `strict`, annotated images without a prediction.
+    pub fn align(self, set: &AnnotatedSet, strict: bool) -> Result<AlignedPredictions> {
+        let path = self.path.as_path();
+        let mut predictions = vec![None; set.len()];
+        let mut lines = vec![0u32; set.len()];
+        let mut others: FxHashMap<RowImage, u32> = FxHashMap::default();
+        let rows = self.rows.len();
+        let mut unannotated = 0usize;
+        for row in self.rows {
+            let position = match &row.image {
+                RowImage::Val(v) => set.val_position(*v as usize),
+                RowImage::Name(name) => set.position(name),
+            };
+            let name = || match &row.image {
+                RowImage::Val(v) => crate::annotations::val_file_name(*v as usize),
+                RowImage::Name(name) => name.to_string(),
+            };
+            let first = match position {
+                Some(i) => {
+                    let first = (lines[i] != 0).then_some(lines[i]);
+                    lines[i] = row.line;
+                    predictions[i] = Some(row.prediction);
+                    first
+                }
+                None => {
+                    unannotated += 1;
+                    others.insert(row.image.clone(), row.line)
+                }
+            };
+            if let Some(first) = first {
+                return Err(Error::parse(
+                    path,
+                    u64::from(row.line),
+                    format!("{} has a second prediction (first on line {first})", name()),
+                ));
+            }
+        }
+        let missing = predictions.iter().filter(|p| p.is_none()).count();
+        let first_missing = predictions
+            .iter()
+            .position(Option::is_none)
+            .map(|i| set.records[i].file_name.clone());
+        if strict && missing > 0 {
+            return Err(Error::MissingPredictions {
+                path: path.to_path_buf(),
+                missing,
+                annotated: set.len(),
+                first: first_missing.unwrap_or_default(),
+            });
+        }
+        Ok(AlignedPredictions {
+            predictions,
+            rows,
+            unannotated,
+            missing,
+            first_missing,
+        })
+    }
 }
 
 fn parse_class(field: &[u8]) -> Option<u16> {
@@ -321,6 +383,10 @@ mod tests {
             (
                 "file_name,predicted_class,predicted_probability\nq.JPEG,1,0.5\nq.JPEG,2,0.5\n",
                 ":3: q.JPEG has a second prediction",
+            ),
+            (
+                "file_name,predicted_class,predicted_probability\nILSVRC2012_val_00000007.JPEG,1,0.5\na.JPEG,1,0.5\nILSVRC2012_val_00000007.JPEG,2,0.5\n",
+                ":4: ILSVRC2012_val_00000007.JPEG has a second prediction (first on line 2)",
             ),
             (
                 "file_name,predicted_class,predicted_probability\na.JPEG,1000,0.5\n",

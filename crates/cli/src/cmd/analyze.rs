@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use imagenetx_dataset::{AnnotatedSet, PredictionFile, collect_prediction_files, read_predictions};
+use imagenetx_dataset::{
+    AnnotatedSet, ParsedPredictions, PredictionFile, collect_prediction_files, parse_predictions,
+};
 use imagenetx_factors::compare::{Comparison, compare};
 use imagenetx_factors::intervals::{IntervalOptions, ModelIntervals, model_intervals};
 use imagenetx_factors::{
@@ -94,7 +96,19 @@ struct ModelRun {
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let config = Config::from_args(&args)?;
     let dir = args.annotations.dir()?;
-    let set = args.annotations.load_set(&dir)?;
+    // The first files are parsed while the annotations load (parsing needs none); the rest
+    // are parsed and analysed one by one, so memory does not grow with the model count.
+    let ahead = config.files.len().min(2 * rayon::current_num_threads());
+    let (set, parsed_ahead) = rayon::join(
+        || args.annotations.load_set(&dir),
+        || {
+            config.files[..ahead]
+                .par_iter()
+                .map(|file| parse_predictions(&file.path))
+                .collect::<Vec<_>>()
+        },
+    );
+    let set = set?;
     tracing::info!(
         images = set.len(),
         prototypes_removed = set.prototypes_removed,
@@ -105,10 +119,24 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         anyhow::bail!("no annotated images in {}", dir.root().display());
     }
 
+    let mut parsed_ahead: Vec<Option<_>> = parsed_ahead.into_iter().map(Some).collect();
     let mut runs: Vec<ModelRun> = config
         .files
-        .par_iter()
-        .map(|file| analyze_file(file, &set, &config))
+        .iter()
+        .zip(
+            parsed_ahead
+                .iter_mut()
+                .map(Option::take)
+                .chain(std::iter::repeat_with(|| None)),
+        )
+        .par_bridge()
+        .map(|(file, parsed)| {
+            let parsed = match parsed {
+                Some(parsed) => parsed?,
+                None => parse_predictions(&file.path)?,
+            };
+            analyze_file(file, parsed, &set, &config)
+        })
         .collect::<anyhow::Result<_>>()?;
     if config.with_human {
         let predictions = set.annotations.human_predictions();
@@ -193,10 +221,11 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
 
 fn analyze_file(
     file: &PredictionFile,
+    parsed: ParsedPredictions,
     set: &AnnotatedSet,
     config: &Config,
 ) -> anyhow::Result<ModelRun> {
-    let aligned = read_predictions(&file.path, set, config.strict)?;
+    let aligned = parsed.align(set, config.strict)?;
     let scored = outcomes(&set.annotations, &aligned.predictions, config.options)
         .with_context(|| format!("analysing {}", file.path.display()))?;
     drop(aligned.predictions);
