@@ -6,7 +6,7 @@ use anyhow::Context;
 use imagenetx_dataset::annotations::read_annotation_file;
 use imagenetx_dataset::labels::N_CLASSES;
 use imagenetx_dataset::{
-    AnnotatedSet, AnnotationDir, LoadOptions, ParseCache, Partition, Selection,
+    AnnotatedSet, AnnotationDir, AnnotationRecord, LoadOptions, ParseCache, Partition, Selection,
 };
 use imagenetx_factors::intervals::IntervalOptions;
 use imagenetx_factors::{AnalysisOptions, ErrorType};
@@ -52,9 +52,23 @@ impl AnnotationArgs {
     /// The annotated images: those of `--image-annotations` when given (all kept: prototypes
     /// are ImageNet images), else the ImageNet-X files of `--partition` and `--factors`.
     pub fn load_set(&self, dir: &AnnotationDir) -> anyhow::Result<AnnotatedSet> {
-        Ok(match &self.image_annotations {
-            Some(path) => {
-                let records = read_annotation_file(path, N_CLASSES)?;
+        let records = self
+            .image_annotations
+            .as_ref()
+            .map(|path| read_annotation_file(path, N_CLASSES))
+            .transpose()?;
+        self.load_set_with(dir, records)
+    }
+
+    /// [`AnnotationArgs::load_set`] with the records of `--image-annotations` already read
+    /// (`None` without that flag).
+    pub fn load_set_with(
+        &self,
+        dir: &AnnotationDir,
+        image_records: Option<Vec<AnnotationRecord>>,
+    ) -> anyhow::Result<AnnotatedSet> {
+        Ok(match image_records {
+            Some(records) => {
                 let options = LoadOptions {
                     keep_prototypes: true,
                     ..self.load_options()

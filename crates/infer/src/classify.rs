@@ -469,7 +469,9 @@ fn open_session(runtime: &Runtime, config: &ClassifierConfig) -> Result<(Session
                     Error::CudaUnavailable { reason, .. } => reason.clone(),
                     other => other.to_string(),
                 };
-                tracing::warn!("--ep auto: CUDA unavailable ({reason}); using CPU");
+                // `auto` is the default: on a machine without CUDA this is the normal path,
+                // not a problem. The reason is kept in the run record (provider.fallback).
+                tracing::info!("--ep auto: CUDA unavailable ({reason}); using CPU");
                 fallback = Some(reason);
             }
             Err(err) => return Err(err),

@@ -401,9 +401,10 @@ fn truth(args: &Args, images: &[ImageEntry]) -> anyhow::Result<Truth> {
             real_labels.as_ref()?.get(index).cloned()
         })
         .collect();
+    drop(custom);
     let set = match &dir {
         Some(dir) => {
-            let set = args.annotations.load_set(dir)?;
+            let set = args.annotations.load_set_with(dir, custom_records)?;
             images
                 .iter()
                 .any(|i| set.position(&i.file_name).is_some())
