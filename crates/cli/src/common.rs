@@ -32,7 +32,8 @@ pub struct AnnotationArgs {
     #[arg(long, value_name = "FILE")]
     pub image_annotations: Option<PathBuf>,
     /// Parse the annotation files every time instead of reading their parsed form from the
-    /// cache ($IMAGENETX_CACHE/parsed, else ~/.cache/imagenetx/parsed; keyed by content).
+    /// cache ($IMAGENETX_CACHE/parsed, else $XDG_CACHE_HOME/imagenetx/parsed, else
+    /// ~/.cache/imagenetx/parsed; keyed by content).
     #[arg(long)]
     pub no_cache: bool,
 }

@@ -225,6 +225,24 @@ fn markdown_summary_and_flag_errors() {
     ]);
     assert_eq!(failed.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&failed.stderr).contains("--out"));
+
+    // Plots are those of a report: `evaluate --plots` needs `--report`.
+    let tmp_plots = tmp.path().join("plots");
+    let failed = imagenetx(&[
+        "evaluate".as_ref(),
+        root().join("fixtures/models/nchw_dynamic.onnx").as_os_str(),
+        "--images".as_ref(),
+        root().join("fixtures/photos").as_os_str(),
+        "--plots".as_ref(),
+        tmp_plots.as_os_str(),
+    ]);
+    assert_eq!(failed.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&failed.stderr).contains("give --report FILE too"),
+        "{}",
+        String::from_utf8_lossy(&failed.stderr)
+    );
+    assert!(!tmp_plots.exists());
 }
 
 /// The paper's published predictions (not committed: looked for in

@@ -637,6 +637,38 @@ mod tests {
     }
 
     #[test]
+    fn cached_reads_say_where_the_records_came_from() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = ParseCache::new(dir.path().join("parsed"));
+        let f = write(&[line("a.JPEG", 3, 1), line("b.JPEG", 7, 0)]);
+        let direct = read_annotation_file(f.path(), 1000).expect("valid");
+        let read = |cache: Option<&ParseCache>| {
+            read_annotation_file_cached(f.path(), 1000, cache).expect("valid")
+        };
+        assert_eq!(read(None), (direct.clone(), CacheStatus::Disabled));
+        assert_eq!(read(Some(&cache)), (direct.clone(), CacheStatus::Stored));
+        assert_eq!(read(Some(&cache)), (direct.clone(), CacheStatus::Hit));
+        // A cache folder that cannot be made: parsed, not stored.
+        let blocked = ParseCache::new(f.path().join("sub"));
+        assert_eq!(read(Some(&blocked)), (direct, CacheStatus::NotStored));
+        // A file that does not parse is an error and leaves no entry.
+        let bad = write(&[line("a.JPEG", 1000, 0)]);
+        let before = std::fs::read_dir(cache.dir()).expect("ls").count();
+        assert!(read_annotation_file_cached(bad.path(), 1000, Some(&cache)).is_err());
+        assert_eq!(std::fs::read_dir(cache.dir()).expect("ls").count(), before);
+    }
+
+    #[test]
+    fn invalid_utf8_names_its_line() {
+        let mut f = write(&[line("a.JPEG", 3, 1)]);
+        f.write_all(b"{\"file_name\": \"\xff\"}\n").expect("write");
+        let err = read_annotation_file(f.path(), 1000)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(":2: not valid UTF-8"), "{err}");
+    }
+
+    #[test]
     fn val_names_and_indices() {
         assert_eq!(val_file_name(0), "ILSVRC2012_val_00000001.JPEG");
         assert_eq!(val_index("ILSVRC2012_val_00050000.JPEG"), Some(49_999));

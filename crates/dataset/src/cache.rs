@@ -1,12 +1,16 @@
 //! A cache of parsed annotation files.
 //!
-//! Parsing the 17 MB validation annotations (46,110 JSON lines) is most of the time of a short
+//! Parsing the 17 MB validation annotations (46,110 JSON lines) is a large share of a short
 //! `imagenetx analyze` run. The parsed records are kept in a binary file named after an
-//! XXH3-128 hash of the source file's *content* (plus the class count and this format's
-//! version), so an entry can never be stale: a changed annotation file simply has another
-//! name. The source is still read and hashed on every run (a few milliseconds); only the JSON
-//! parse is skipped. A cache file that is truncated, corrupt or from another format is ignored
-//! and rewritten; a cache folder that cannot be written only costs the speed-up.
+//! XXH3-128 hash of the source file's *content*, the class count, this format's version and
+//! the imagenetx version (whose parser checked the records), so an entry cannot be stale: a
+//! changed annotation file or another release simply has another name. The source is still
+//! read and hashed on every run (a few milliseconds); only the JSON parse is skipped. A cache
+//! file that is truncated, corrupt or from another format is ignored and rewritten; a cache
+//! folder that cannot be written only costs the speed-up.
+//!
+//! The checksum guards against damage, not against tampering: the folder is created private
+//! (0700) and, on Unix, entries owned by another user are ignored.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -21,6 +25,8 @@ use crate::annotations::AnnotationRecord;
 const MAGIC: &[u8; 8] = b"IMXPARSE";
 /// Bumped whenever the encoding or the meaning of a record changes.
 const FORMAT_VERSION: u32 = 1;
+/// The release whose parser checked the cached records.
+const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Where parsed annotation files are cached.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +74,7 @@ impl ParseCache {
     /// The cache file for a source with content hash `hash` parsed for `n_classes` classes.
     fn entry(&self, hash: u128, n_classes: usize) -> PathBuf {
         self.dir.join(format!(
-            "annotations-{hash:032x}-c{n_classes}-v{FORMAT_VERSION}.bin"
+            "annotations-{hash:032x}-c{n_classes}-v{FORMAT_VERSION}-{TOOL_VERSION}.bin"
         ))
     }
 
@@ -76,6 +82,10 @@ impl ParseCache {
     pub(crate) fn load(&self, source: &[u8], n_classes: usize) -> Option<Vec<AnnotationRecord>> {
         let hash = xxh3_128(source);
         let path = self.entry(hash, n_classes);
+        if !owned_by_us(&path) {
+            tracing::debug!("ignoring parse cache {}: not ours", path.display());
+            return None;
+        }
         let bytes = std::fs::read(&path).ok()?;
         match decode(&bytes, hash, n_classes) {
             Ok(records) => Some(records),
@@ -96,7 +106,12 @@ impl ParseCache {
         let hash = xxh3_128(source);
         let path = self.entry(hash, n_classes);
         let bytes = encode(records, hash, n_classes)?;
-        std::fs::create_dir_all(&self.dir)
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(&self.dir)
             .map_err(|e| format!("cannot create {}: {e}", self.dir.display()))?;
         // A temporary file in the same folder, renamed over the entry: a reader sees the whole
         // entry or none, and concurrent writers of the same entry write the same bytes.
@@ -110,9 +125,28 @@ impl ParseCache {
     }
 }
 
+/// Whether the entry at `path` (if any) belongs to this process's user: an entry planted in a
+/// shared cache folder by someone else is not trusted. Always true off Unix.
+fn owned_by_us(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match std::fs::metadata(path) {
+            Ok(meta) => meta.uid() == rustix::process::geteuid().as_raw(),
+            Err(_) => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        true
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct Envelope {
     format_version: u32,
+    tool_version: String,
     source_hash: u128,
     n_classes: u64,
     records: Vec<CachedRecord>,
@@ -131,6 +165,7 @@ struct CachedRecord {
 fn encode(records: &[AnnotationRecord], hash: u128, n_classes: usize) -> Result<Vec<u8>, String> {
     let envelope = Envelope {
         format_version: FORMAT_VERSION,
+        tool_version: TOOL_VERSION.into(),
         source_hash: hash,
         n_classes: n_classes as u64,
         records: records
@@ -160,6 +195,7 @@ fn decode(bytes: &[u8], hash: u128, n_classes: usize) -> Result<Vec<AnnotationRe
     let envelope: Envelope =
         postcard::from_bytes(payload).map_err(|e| format!("cannot decode: {e}"))?;
     if envelope.format_version != FORMAT_VERSION
+        || envelope.tool_version != TOOL_VERSION
         || envelope.source_hash != hash
         || envelope.n_classes != n_classes as u64
     {
@@ -219,6 +255,17 @@ mod tests {
         assert_eq!(cache.load(b"source", 1000), Some(records()));
         assert_eq!(cache.load(b"sourcf", 1000), None, "other content");
         assert_eq!(cache.load(b"source", 999), None, "other class count");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_folder_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ParseCache::new(dir.path().join("a/parsed"));
+        cache.store(b"source", 1000, &records()).unwrap();
+        let mode = std::fs::metadata(cache.dir()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "group/other access: {mode:o}");
     }
 
     #[test]

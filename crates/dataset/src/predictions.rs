@@ -112,6 +112,16 @@ enum RowImage {
     Name(Box<str>),
 }
 
+impl RowImage {
+    /// The file name as written in the file.
+    fn name(&self) -> String {
+        match self {
+            RowImage::Val(v) => crate::annotations::val_file_name(*v as usize),
+            RowImage::Name(name) => name.to_string(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 struct Row {
     image: RowImage,
@@ -163,8 +173,11 @@ pub fn parse_predictions(path: &Path) -> Result<ParsedPredictions> {
     );
     let width = header.len();
 
-    // About 23 bytes per row in the usual files.
-    let mut rows = Vec::with_capacity(bytes.len() / 23 + 1);
+    let mut rows = Vec::with_capacity(bytes.iter().filter(|b| **b == b'\n').count());
+    // First line of each image, to report a repeated one where it repeats (in file order,
+    // before any later error). Validation numbers below 2^20 in a table, others hashed.
+    let mut first_val: Vec<u32> = Vec::new();
+    let mut first_other: FxHashMap<RowImage, u32> = FxHashMap::default();
     let mut record = csv::ByteRecord::new();
     loop {
         match reader.read_byte_record(&mut record) {
@@ -214,9 +227,34 @@ pub fn parse_predictions(path: &Path) -> Result<ParsedPredictions> {
                 ),
             )
         })?;
+        let line32 = u32::try_from(line).unwrap_or(u32::MAX);
+        let first = match image {
+            RowImage::Val(v) if v < 1 << 20 => {
+                let v = v as usize;
+                if v >= first_val.len() {
+                    first_val.resize(v + 1, 0);
+                }
+                let first = first_val[v];
+                if first == 0 {
+                    first_val[v] = line32;
+                }
+                (first != 0).then_some(first)
+            }
+            _ => first_other.insert(image.clone(), line32),
+        };
+        if let Some(first) = first {
+            return Err(Error::parse(
+                path,
+                line,
+                format!(
+                    "{} has a second prediction (first on line {first})",
+                    image.name()
+                ),
+            ));
+        }
         rows.push(Row {
             image,
-            line: u32::try_from(line).unwrap_or(u32::MAX),
+            line: line32,
             prediction: Prediction { class, probability },
         });
     }
@@ -237,13 +275,12 @@ impl ParsedPredictions {
         self.rows.is_empty()
     }
 
-    /// Matches the rows with `set`'s images. Errors, naming `file:line`: an image predicted
-    /// twice; with `strict`, annotated images without a prediction.
+    /// Matches the rows with `set`'s images. With `strict`, annotated images without a
+    /// prediction are an error. (Rows name distinct images: parsing refused repeats.)
     pub fn align(self, set: &AnnotatedSet, strict: bool) -> Result<AlignedPredictions> {
         let path = self.path.as_path();
         let mut predictions = vec![None; set.len()];
         let mut lines = vec![0u32; set.len()];
-        let mut others: FxHashMap<RowImage, u32> = FxHashMap::default();
         let rows = self.rows.len();
         let mut unannotated = 0usize;
         for row in self.rows {
@@ -251,29 +288,24 @@ impl ParsedPredictions {
                 RowImage::Val(v) => set.val_position(*v as usize),
                 RowImage::Name(name) => set.position(name),
             };
-            let name = || match &row.image {
-                RowImage::Val(v) => crate::annotations::val_file_name(*v as usize),
-                RowImage::Name(name) => name.to_string(),
+            let Some(i) = position else {
+                unannotated += 1;
+                continue;
             };
-            let first = match position {
-                Some(i) => {
-                    let first = (lines[i] != 0).then_some(lines[i]);
-                    lines[i] = row.line;
-                    predictions[i] = Some(row.prediction);
-                    first
-                }
-                None => {
-                    unannotated += 1;
-                    others.insert(row.image.clone(), row.line)
-                }
-            };
-            if let Some(first) = first {
+            // Distinct names never share a position; kept as a guard all the same.
+            if lines[i] != 0 {
                 return Err(Error::parse(
                     path,
                     u64::from(row.line),
-                    format!("{} has a second prediction (first on line {first})", name()),
+                    format!(
+                        "{} has a second prediction (first on line {})",
+                        row.image.name(),
+                        lines[i]
+                    ),
                 ));
             }
+            lines[i] = row.line;
+            predictions[i] = Some(row.prediction);
         }
         let missing = predictions.iter().filter(|p| p.is_none()).count();
         let first_missing = predictions
@@ -299,12 +331,12 @@ impl ParsedPredictions {
 }
 
 fn parse_class(field: &[u8]) -> Option<u16> {
-    let class: u16 = std::str::from_utf8(field.trim_ascii()).ok()?.parse().ok()?;
+    let class: u16 = std::str::from_utf8(field).ok()?.trim().parse().ok()?;
     (usize::from(class) < N_CLASSES).then_some(class)
 }
 
 fn parse_probability(field: &[u8]) -> Option<f64> {
-    let text = std::str::from_utf8(field.trim_ascii()).ok()?;
+    let text = std::str::from_utf8(field).ok()?.trim();
     let p: f64 = text.parse().ok()?;
     (0.0..=1.0).contains(&p).then_some(p)
 }
@@ -387,6 +419,15 @@ mod tests {
             (
                 "file_name,predicted_class,predicted_probability\nILSVRC2012_val_00000007.JPEG,1,0.5\na.JPEG,1,0.5\nILSVRC2012_val_00000007.JPEG,2,0.5\n",
                 ":4: ILSVRC2012_val_00000007.JPEG has a second prediction (first on line 2)",
+            ),
+            (
+                // The first problem in file order is the one reported.
+                "file_name,predicted_class,predicted_probability\nb.JPEG,1,0.5\nb.JPEG,1,0.5\nc.JPEG,1,7\n",
+                ":3: b.JPEG has a second prediction (first on line 2)",
+            ),
+            (
+                "file_name,predicted_class,predicted_probability\nILSVRC2012_val_99999999.JPEG,1,0.5\nILSVRC2012_val_99999999.JPEG,1,0.5\n",
+                ":3: ILSVRC2012_val_99999999.JPEG has a second prediction (first on line 2)",
             ),
             (
                 "file_name,predicted_class,predicted_probability\na.JPEG,1000,0.5\n",

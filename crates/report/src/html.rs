@@ -405,7 +405,7 @@ td.small::after { content: " †"; }
 figure { margin: 12px 0 20px; }
 figure svg { max-width: 100%; height: auto; display: block; }
 figcaption { color: var(--muted); font-size: 0.88rem; }
-details.meta { margin: 6px 0; }
+details.meta, details.all-differences { margin: 6px 0; }
 details.meta table td { text-align: left; font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 0.8rem; word-break: break-all; }
 .gallery { display: grid; grid-template-columns: repeat(auto-fill, minmax(190px, 1fr)); gap: 12px; }
 .gallery figure.card { margin: 0; border: 1px solid var(--line); border-radius: 8px; padding: 8px; background: #fff; font-size: 0.82rem; }
@@ -436,15 +436,15 @@ pub fn render(input: &ReportInput) -> String {
         let _ = writeln!(out, "<p class=\"lead\">{}</p>", escape(&input.description));
     }
     out.push_str("<nav><a href=\"#summary\">Summary</a><a href=\"#error-ratios\">Error ratios</a>");
+    if !input.differences.is_empty() {
+        out.push_str("<a href=\"#differences\">Differences</a>");
+    }
     if input
         .galleries
         .iter()
         .any(|g| g.sections.iter().any(|s| !s.cards.is_empty()))
     {
         out.push_str("<a href=\"#gallery\">Misclassified images</a>");
-    }
-    if !input.differences.is_empty() {
-        out.push_str("<a href=\"#differences\">Differences</a>");
     }
     out.push_str("<a href=\"#plots\">More plots</a></nav>\n</header>\n<main>\n");
     let figures = figures(input);
@@ -618,7 +618,12 @@ pub struct Figure {
     pub svg: String,
 }
 
-/// `text` made safe as part of a file name: other characters become `_`.
+/// Longest figure name, in characters (file systems allow 255 bytes; room for a suffix and
+/// an extension).
+const MAX_FIGURE_NAME: usize = 120;
+
+/// `text` made safe as a file name: characters other than ASCII letters, digits, `-`, `_`
+/// and `.` become `_`, and it is cut to [`MAX_FIGURE_NAME`] characters.
 fn file_stem(text: &str) -> String {
     text.chars()
         .map(|c| {
@@ -628,6 +633,7 @@ fn file_stem(text: &str) -> String {
                 '_'
             }
         })
+        .take(MAX_FIGURE_NAME)
         .collect()
 }
 
@@ -639,12 +645,13 @@ pub fn figures(input: &ReportInput) -> Vec<Figure> {
     let mut out = Vec::new();
     out.extend(error_ratio_chart(input));
     out.extend(more_figures(input));
-    // Heatmaps of models whose names sanitise alike get a numeric suffix.
+    // Figures whose names come out alike (after sanitising, or differing only in case, which
+    // is the same file on case-insensitive file systems) get a numeric suffix.
     let mut seen = std::collections::HashSet::new();
     for f in &mut out {
         let base = f.name.clone();
         let mut k = 2;
-        while !seen.insert(f.name.clone()) {
+        while !seen.insert(f.name.to_ascii_lowercase()) {
             f.name = format!("{base}_{k}");
             k += 1;
         }
@@ -805,7 +812,7 @@ fn differences_section(out: &mut String, input: &ReportInput) {
     }
     let _ = writeln!(
         out,
-        "<details class=\"meta\"><summary>All {} comparisons</summary>",
+        "<details class=\"all-differences\"><summary>All {} comparisons</summary>",
         input.differences.len()
     );
     out.push_str(HEAD);
@@ -1073,7 +1080,7 @@ mod tests {
     fn figures_have_distinct_file_names_in_page_order() {
         let mut input = input();
         input.models.push(ModelReport {
-            name: "dino ! co".into(),
+            name: "DINO ! co".into(),
             ..input.models[1].clone()
         });
         let names: Vec<String> = figures(&input).into_iter().map(|f| f.name).collect();
@@ -1084,10 +1091,12 @@ mod tests {
                 "scatter_pose",
                 "heatmap_resnet50",
                 "heatmap_dino___co",
-                "heatmap_dino___co_2",
+                "heatmap_DINO___co_2",
                 "factor_distribution"
             ]
         );
+        // Very long model names are cut to a file name that fits.
+        assert_eq!(file_stem(&"x".repeat(1000)).len(), MAX_FIGURE_NAME);
         let html = render(&input);
         for name in &names {
             assert!(

@@ -97,7 +97,8 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let config = Config::from_args(&args)?;
     let dir = args.annotations.dir()?;
     // The first files are parsed while the annotations load (parsing needs none); the rest
-    // are parsed and analysed one by one, so memory does not grow with the model count.
+    // are parsed when a thread takes them up, about one per thread at a time, so memory does
+    // not grow with the model count.
     let ahead = config.files.len().min(2 * rayon::current_num_threads());
     let (set, parsed_ahead) = rayon::join(
         || args.annotations.load_set(&dir),

@@ -71,7 +71,7 @@ pub struct PlotArgs {
     #[arg(long, value_name = "DIR")]
     pub plots: Option<PathBuf>,
     /// Scale of the PNG plots relative to their SVG size (2: sharp on high-density screens).
-    #[arg(long, value_name = "X", default_value_t = 2.0)]
+    #[arg(long, value_name = "X", default_value_t = 2.0, requires = "plots")]
     pub png_scale: f32,
 }
 
@@ -215,7 +215,6 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         }
     }
     input.differences = differences;
-    args.plots.write(&input)?;
     let text = match args.format {
         ReportFormat::Html => html::render(&input),
         ReportFormat::Markdown => markdown::summary(&markdown::Summary {
@@ -234,14 +233,17 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         }
         None => print!("{text}"),
     }
+    // After the report: a plot that cannot be written costs the plots, not the report.
+    args.plots.write(&input)?;
     Ok(Outcome::Done)
 }
 
-/// Writes each figure as `<name>.svg` and `<name>.png` (rasterised at `scale`) into `dir`.
+/// Writes each figure as `<name>.svg` and `<name>.png` (rasterised at `scale`) into `dir`,
+/// one at a time (a pixmap at a large scale can take hundreds of MB).
 pub fn write_plots(dir: &Path, figures: &[html::Figure], scale: f32) -> anyhow::Result<()> {
     crate::common::ensure_dir(dir)?;
     let written: Vec<String> = figures
-        .par_iter()
+        .iter()
         .map(|figure| {
             let png = raster::svg_to_png(&figure.svg, scale)
                 .with_context(|| format!("rasterising plot {}", figure.name))?;
