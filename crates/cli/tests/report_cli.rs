@@ -7,10 +7,9 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 mod parity_util;
-use parity_util::{annotations_dir, workspace_root as root};
+use parity_util::{annotations_dir, run_imagenetx, run_imagenetx_ok, workspace_root as root};
 
 const LIMIT: u64 = 10 * 1024 * 1024;
 const FACTORS: [&str; 16] = [
@@ -31,23 +30,6 @@ const FACTORS: [&str; 16] = [
     "subcategory",
     "texture",
 ];
-
-fn imagenetx(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_imagenetx"))
-        .args(args)
-        .output()
-        .expect("run imagenetx")
-}
-
-fn ok(output: Output) -> Output {
-    assert!(
-        output.status.success(),
-        "imagenetx failed ({}):\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
 
 /// A small deterministic generator (PCG-style LCG).
 struct Lcg(u64);
@@ -155,8 +137,7 @@ fn report_of_48k_images_is_bounded_with_and_without_thumbnails() {
     };
     let run = |extra: &[&std::ffi::OsStr]| {
         let a = args(extra);
-        let refs: Vec<&std::ffi::OsStr> = a.iter().map(|s| s.as_os_str()).collect();
-        ok(imagenetx(&refs));
+        run_imagenetx_ok(&a);
         std::fs::read_to_string(&out).expect("read report")
     };
 
@@ -196,7 +177,7 @@ fn markdown_summary_and_flag_errors() {
     let annotations = annotations_dir();
     let tmp = tempfile::tempdir().expect("tempdir");
     let (ann, pred) = synthetic_run(tmp.path(), 2_000);
-    let out = ok(imagenetx(&[
+    let out = run_imagenetx_ok(&[
         "report".as_ref(),
         pred.as_os_str(),
         "--image-annotations".as_ref(),
@@ -207,7 +188,7 @@ fn markdown_summary_and_flag_errors() {
         "markdown".as_ref(),
         "--bootstrap".as_ref(),
         "100".as_ref(),
-    ]));
+    ]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("### ImageNet-X report\n"), "{text}");
     assert!(text.contains("| synthetic | 0.7"), "{text}");
@@ -215,7 +196,7 @@ fn markdown_summary_and_flag_errors() {
     assert!(text.contains("Intervals at 95%"), "{text}");
 
     // The HTML report needs --out.
-    let failed = imagenetx(&[
+    let failed = run_imagenetx(&[
         "report".as_ref(),
         pred.as_os_str(),
         "--image-annotations".as_ref(),
@@ -228,7 +209,7 @@ fn markdown_summary_and_flag_errors() {
 
     // Plots are those of a report: `evaluate --plots` needs `--report`.
     let tmp_plots = tmp.path().join("plots");
-    let failed = imagenetx(&[
+    let failed = run_imagenetx(&[
         "evaluate".as_ref(),
         root().join("fixtures/models/nchw_dynamic.onnx").as_os_str(),
         "--images".as_ref(),
@@ -260,7 +241,7 @@ fn report_of_the_paper_predictions_is_bounded() {
     let annotations = annotations_dir();
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = tmp.path().join("paper.html");
-    ok(imagenetx(&[
+    run_imagenetx_ok(&[
         "report".as_ref(),
         dir.join("ResNet50.csv").as_os_str(),
         dir.join("DINO.csv").as_os_str(),
@@ -270,7 +251,7 @@ fn report_of_the_paper_predictions_is_bounded() {
         out.as_os_str(),
         "--bootstrap".as_ref(),
         "200".as_ref(),
-    ]));
+    ]);
     let html = std::fs::read_to_string(&out).expect("read report");
     println!("paper predictions, 2 models: {} bytes", html.len());
     assert!(html.len() as u64 <= LIMIT);
@@ -363,9 +344,15 @@ fn plots_as_svg_and_png_and_the_differences_section() {
             "200".as_ref(),
         ];
         args.extend(extra.iter().map(std::ffi::OsStr::new));
-        imagenetx(&args)
+        run_imagenetx(&args)
     };
-    ok(run(&[]));
+    let first = run(&[]);
+    assert!(
+        first.status.success(),
+        "imagenetx report --plots failed ({}):\n{}",
+        first.status,
+        String::from_utf8_lossy(&first.stderr)
+    );
 
     let mut names: Vec<String> = std::fs::read_dir(&plots)
         .expect("plots folder")

@@ -7,24 +7,11 @@
 //! image whose only factor is `color`. So the models differ on `color` and nowhere else.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("..")
-}
-
-fn annotations_dir() -> PathBuf {
-    let dir = std::env::var_os("IMAGENETX_ANNOTATIONS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join(".cache").join("annotations"));
-    assert!(
-        dir.join("imagenet_x_val_top_factor.jsonl").is_file(),
-        "the ImageNet-X annotations are missing in {}; run `just setup` (or set IMAGENETX_ANNOTATIONS)",
-        dir.display()
-    );
-    dir
-}
+mod parity_util;
+use parity_util::{annotations_dir, run_imagenetx, run_imagenetx_ok};
 
 /// Writes A.csv and B.csv into `dir`.
 fn write_predictions(dir: &Path) {
@@ -61,22 +48,20 @@ fn write_predictions(dir: &Path) {
     std::fs::write(dir.join("B.csv"), b).expect("write B.csv");
 }
 
-fn imagenetx(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_imagenetx"))
-        .args(args)
-        .arg("--annotations")
-        .arg(annotations_dir())
-        .output()
-        .expect("run imagenetx")
+/// `imagenetx ARGS --annotations DIR`.
+fn with_annotations(args: &[&str]) -> Vec<std::ffi::OsString> {
+    let mut all: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+    all.push("--annotations".into());
+    all.push(annotations_dir().into());
+    all
 }
 
-fn ok(output: Output) -> String {
-    assert!(
-        output.status.success(),
-        "imagenetx failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("UTF-8 stdout")
+fn imagenetx(args: &[&str]) -> Output {
+    run_imagenetx(&with_annotations(args))
+}
+
+fn ok_stdout(args: &[&str]) -> String {
+    String::from_utf8(run_imagenetx_ok(&with_annotations(args)).stdout).expect("UTF-8 stdout")
 }
 
 /// A CSV without quoted cells as rows of column → value.
@@ -111,7 +96,7 @@ fn analyze_with_baseline_and_compare_agree_and_find_the_one_difference() {
     let out_s = out.to_str().expect("path");
 
     let started = std::time::Instant::now();
-    let stdout = ok(imagenetx(&[
+    let stdout = ok_stdout(&[
         "analyze",
         a,
         b,
@@ -121,7 +106,7 @@ fn analyze_with_baseline_and_compare_agree_and_find_the_one_difference() {
         "A",
         "--seed",
         "9",
-    ]));
+    ]);
     println!(
         "analyze (2 models, 2000 replicates) took {:.2?}",
         started.elapsed()
@@ -214,7 +199,7 @@ fn analyze_with_baseline_and_compare_agree_and_find_the_one_difference() {
 
     // `compare` with the same seed gives the same table as `analyze --baseline`.
     let out2 = tmp.path().join("out2");
-    let csv = ok(imagenetx(&[
+    let csv = ok_stdout(&[
         "compare",
         a,
         b,
@@ -224,7 +209,7 @@ fn analyze_with_baseline_and_compare_agree_and_find_the_one_difference() {
         "csv",
         "--out",
         out2.to_str().expect("path"),
-    ]));
+    ]);
     let from_analyze = std::fs::read_to_string(out.join("comparisons.csv")).expect("read");
     assert_eq!(csv, from_analyze);
     assert_eq!(
