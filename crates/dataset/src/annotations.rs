@@ -157,12 +157,13 @@ pub fn read_annotation_file_cached(
             CacheStatus::Disabled,
         ));
     };
-    if let Some(records) = cache.load(&bytes, n_classes) {
+    let hash = ParseCache::source_hash(&bytes);
+    if let Some(records) = cache.load(hash, n_classes) {
         tracing::debug!("{}: parsed records read from the cache", path.display());
         return Ok((records, CacheStatus::Hit));
     }
     let records = parse_annotation_bytes(path, &bytes, n_classes)?;
-    let status = match cache.store(&bytes, n_classes, &records) {
+    let status = match cache.store(hash, n_classes, &records) {
         Ok(entry) => {
             tracing::debug!(
                 "{}: parsed records cached in {}",

@@ -78,9 +78,14 @@ impl ParseCache {
         ))
     }
 
-    /// The records cached for a source with these bytes, if a sound entry exists.
-    pub(crate) fn load(&self, source: &[u8], n_classes: usize) -> Option<Vec<AnnotationRecord>> {
-        let hash = xxh3_128(source);
+    /// The key of a source: the XXH3-128 hash of its bytes.
+    pub(crate) fn source_hash(source: &[u8]) -> u128 {
+        xxh3_128(source)
+    }
+
+    /// The records cached for a source with this [`ParseCache::source_hash`], if a sound
+    /// entry exists.
+    pub(crate) fn load(&self, hash: u128, n_classes: usize) -> Option<Vec<AnnotationRecord>> {
         let path = self.entry(hash, n_classes);
         if !owned_by_us(&path) {
             tracing::debug!("ignoring parse cache {}: not ours", path.display());
@@ -96,14 +101,14 @@ impl ParseCache {
         }
     }
 
-    /// Stores the records parsed from a source with these bytes; says why not on failure.
+    /// Stores the records parsed from a source with this [`ParseCache::source_hash`]; says
+    /// why not on failure.
     pub(crate) fn store(
         &self,
-        source: &[u8],
+        hash: u128,
         n_classes: usize,
         records: &[AnnotationRecord],
     ) -> Result<PathBuf, String> {
-        let hash = xxh3_128(source);
         let path = self.entry(hash, n_classes);
         let bytes = encode(records, hash, n_classes)?;
         let mut builder = std::fs::DirBuilder::new();
@@ -224,6 +229,10 @@ mod tests {
     use super::*;
     use imagenetx_factors::Factor;
 
+    fn h(source: &[u8]) -> u128 {
+        ParseCache::source_hash(source)
+    }
+
     fn records() -> Vec<AnnotationRecord> {
         vec![
             AnnotationRecord {
@@ -249,12 +258,12 @@ mod tests {
     fn round_trips_and_is_keyed_by_content() {
         let dir = tempfile::tempdir().unwrap();
         let cache = ParseCache::new(dir.path().join("parsed"));
-        assert_eq!(cache.load(b"source", 1000), None);
-        let path = cache.store(b"source", 1000, &records()).unwrap();
+        assert_eq!(cache.load(h(b"source"), 1000), None);
+        let path = cache.store(h(b"source"), 1000, &records()).unwrap();
         assert!(path.starts_with(cache.dir()));
-        assert_eq!(cache.load(b"source", 1000), Some(records()));
-        assert_eq!(cache.load(b"sourcf", 1000), None, "other content");
-        assert_eq!(cache.load(b"source", 999), None, "other class count");
+        assert_eq!(cache.load(h(b"source"), 1000), Some(records()));
+        assert_eq!(cache.load(h(b"sourcf"), 1000), None, "other content");
+        assert_eq!(cache.load(h(b"source"), 999), None, "other class count");
     }
 
     #[cfg(unix)]
@@ -263,7 +272,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let cache = ParseCache::new(dir.path().join("a/parsed"));
-        cache.store(b"source", 1000, &records()).unwrap();
+        cache.store(h(b"source"), 1000, &records()).unwrap();
         let mode = std::fs::metadata(cache.dir()).unwrap().permissions().mode();
         assert_eq!(mode & 0o077, 0, "group/other access: {mode:o}");
     }
@@ -272,13 +281,13 @@ mod tests {
     fn damaged_entries_are_ignored() {
         let dir = tempfile::tempdir().unwrap();
         let cache = ParseCache::new(dir.path());
-        let path = cache.store(b"source", 1000, &records()).unwrap();
+        let path = cache.store(h(b"source"), 1000, &records()).unwrap();
         let good = std::fs::read(&path).unwrap();
         let mut flipped = good.clone();
         flipped[20] ^= 1;
         for damaged in [&good[..good.len() - 1], &good[..10], &flipped[..], b""] {
             std::fs::write(&path, damaged).unwrap();
-            assert_eq!(cache.load(b"source", 1000), None);
+            assert_eq!(cache.load(h(b"source"), 1000), None);
         }
         // A class that does not fit the count it claims is refused even with a sound checksum.
         let bytes = encode(&records(), xxh3_128(b"source"), 1000).unwrap();
