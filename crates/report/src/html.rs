@@ -420,6 +420,12 @@ footer { margin-top: 40px; color: var(--muted); font-size: 0.85rem; }
 
 /// Renders the report: a complete HTML document, self-contained.
 pub fn render(input: &ReportInput) -> String {
+    render_with_figures(input, &figures(input))
+}
+
+/// [`render`] with the report's [`figures`] already drawn (for a caller that also writes
+/// them as files).
+pub fn render_with_figures(input: &ReportInput, figures: &[Figure]) -> String {
     let mut out = String::with_capacity(64 * 1024);
     let title = if input.title.is_empty() {
         "ImageNet-X report"
@@ -447,12 +453,11 @@ pub fn render(input: &ReportInput) -> String {
         out.push_str("<a href=\"#gallery\">Misclassified images</a>");
     }
     out.push_str("<a href=\"#plots\">More plots</a></nav>\n</header>\n<main>\n");
-    let figures = figures(input);
     summary(&mut out, input);
-    error_ratio_section(&mut out, input, &figures);
+    error_ratio_section(&mut out, input, figures);
     differences_section(&mut out, input);
     galleries(&mut out, input);
-    plots_section(&mut out, &figures);
+    plots_section(&mut out, figures);
     out.push_str("</main>\n<footer>");
     if !input.generator.is_empty() {
         let _ = write!(out, "Written by {}. ", escape(&input.generator));

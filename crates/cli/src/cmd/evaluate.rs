@@ -567,9 +567,13 @@ fn report(
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 ensure_dir(parent)?;
             }
-            write_atomic(path, imagenetx_report::html::render(&input).as_bytes())?;
+            let figures = imagenetx_report::html::figures(&input);
+            write_atomic(
+                path,
+                imagenetx_report::html::render_with_figures(&input, &figures).as_bytes(),
+            )?;
             eprintln!("wrote the report {}", path.display());
-            args.plots.write(&input)?;
+            args.plots.write(&figures)?;
         }
         let results = [analysis];
         if let Some(dir) = &args.analysis_out {

@@ -84,10 +84,10 @@ impl PlotArgs {
         Ok(())
     }
 
-    /// Writes the plots of `input` when `--plots` was given.
-    pub fn write(&self, input: &ReportInput) -> anyhow::Result<()> {
+    /// Writes the report's figures when `--plots` was given.
+    pub fn write(&self, figures: &[html::Figure]) -> anyhow::Result<()> {
         match &self.plots {
-            Some(dir) => write_plots(dir, &html::figures(input), self.png_scale),
+            Some(dir) => write_plots(dir, figures, self.png_scale),
             None => Ok(()),
         }
     }
@@ -215,8 +215,14 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         }
     }
     input.differences = differences;
+    // Drawn once, for the HTML and for --plots.
+    let figures = if args.format == ReportFormat::Html || args.plots.plots.is_some() {
+        html::figures(&input)
+    } else {
+        Vec::new()
+    };
     let text = match args.format {
-        ReportFormat::Html => html::render(&input),
+        ReportFormat::Html => html::render_with_figures(&input, &figures),
         ReportFormat::Markdown => markdown::summary(&markdown::Summary {
             title: input.title.clone(),
             description: input.description.clone(),
@@ -234,7 +240,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         None => print!("{text}"),
     }
     // After the report: a plot that cannot be written costs the plots, not the report.
-    args.plots.write(&input)?;
+    args.plots.write(&figures)?;
     Ok(Outcome::Done)
 }
 
