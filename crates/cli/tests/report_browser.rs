@@ -14,7 +14,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod parity_util;
-use parity_util::{annotations_dir, workspace_root as root};
+use parity_util::{annotations_dir, run_imagenetx_ok, workspace_root as root};
 
 fn chromium() -> PathBuf {
     if let Some(explicit) = std::env::var_os("IMAGENETX_CHROMIUM") {
@@ -39,18 +39,6 @@ fn chromium() -> PathBuf {
         "Chromium is missing: the report's browser test needs it. Run `scripts/ensure_chromium.sh` \
          (apt-get install -y chromium) or set IMAGENETX_CHROMIUM to a Chromium binary."
     );
-}
-
-fn run_ok(command: &mut Command) -> Output {
-    let output = command.output().expect("run imagenetx");
-    assert!(
-        output.status.success(),
-        "{command:?} failed ({}):\n{}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
 }
 
 /// Runs Chromium with `args` on `page`, killed after `timeout`.
@@ -132,34 +120,35 @@ fn fixture_report_renders_in_chromium() {
     let photos = root().join("fixtures/photos");
     let tmp = tempfile::tempdir().expect("tempdir");
     let predictions = tmp.path().join("lite0.csv");
-    run_ok(
-        Command::new(env!("CARGO_BIN_EXE_imagenetx"))
-            .arg("evaluate")
-            .arg(&model)
-            .arg("--images")
-            .arg(&photos)
-            .arg("--image-annotations")
-            .arg(photos.join("annotations.jsonl"))
-            .arg("--annotations")
-            .arg(&annotations)
-            .arg("--out")
-            .arg(&predictions)
-            .args(["--ep", "cpu", "--quiet"]),
-    );
+    let annotations_file = photos.join("annotations.jsonl");
+    run_imagenetx_ok(&[
+        "evaluate".as_ref(),
+        model.as_os_str(),
+        "--images".as_ref(),
+        photos.as_os_str(),
+        "--image-annotations".as_ref(),
+        annotations_file.as_os_str(),
+        "--annotations".as_ref(),
+        annotations.as_os_str(),
+        "--out".as_ref(),
+        predictions.as_os_str(),
+        "--ep".as_ref(),
+        "cpu".as_ref(),
+        "--quiet".as_ref(),
+    ]);
     let report = tmp.path().join("report.html");
-    run_ok(
-        Command::new(env!("CARGO_BIN_EXE_imagenetx"))
-            .arg("report")
-            .arg(&predictions)
-            .arg("--images")
-            .arg(&photos)
-            .arg("--image-annotations")
-            .arg(photos.join("annotations.jsonl"))
-            .arg("--annotations")
-            .arg(&annotations)
-            .arg("--out")
-            .arg(&report),
-    );
+    run_imagenetx_ok(&[
+        "report".as_ref(),
+        predictions.as_os_str(),
+        "--images".as_ref(),
+        photos.as_os_str(),
+        "--image-annotations".as_ref(),
+        annotations_file.as_os_str(),
+        "--annotations".as_ref(),
+        annotations.as_os_str(),
+        "--out".as_ref(),
+        report.as_os_str(),
+    ]);
     let html = std::fs::read_to_string(&report).expect("read report");
     // The file itself: no reference that would reach the network.
     for needle in ["http:", "https:", "src=\"//", "@import", "url("] {
