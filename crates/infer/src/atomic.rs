@@ -16,8 +16,15 @@ pub fn write_atomic(
         _ => Path::new("."),
     };
     let io = |err| Error::io(path, err);
+    // `.NAME.<random>.tmp`: hidden, and traceable to its target, so that the next run of an
+    // output can remove what a killed write left (`RunFiles::remove_stale_temporaries`).
+    let prefix = format!(
+        ".{}.",
+        path.file_name()
+            .map_or("imagenetx".into(), |n| n.to_string_lossy())
+    );
     let mut builder = tempfile::Builder::new();
-    builder.prefix(".imagenetx-").suffix(".tmp");
+    builder.prefix(&prefix).suffix(".tmp");
     // Like a plain file creation (0666 less the umask), not a private temporary file (0600):
     // reports and tables are meant to be shared.
     #[cfg(unix)]

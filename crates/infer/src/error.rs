@@ -170,13 +170,14 @@ pub enum Error {
         /// The first offending value (NaN or ±inf).
         value: f32,
     },
-    /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
+    /// Reading or writing a file failed (the operating system's reason is part of the
+    /// message, not a separate source, so it is printed once).
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file or folder.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A predictions CSV is malformed.
     #[error("{path}:{line}: {message}")]
@@ -188,13 +189,43 @@ pub enum Error {
         /// What is wrong, as expected vs got.
         message: String,
     },
+    /// Another run is writing the same output.
+    #[error(
+        "{} is being written by another run ({holder}, lock {}); wait for it to finish, or write elsewhere with --out",
+        output.display(),
+        lock.display(),
+        holder = if holder.is_empty() { "PID unknown".to_string() } else { format!("PID {holder}") }
+    )]
+    Locked {
+        /// The output.
+        output: PathBuf,
+        /// Its lock file.
+        lock: PathBuf,
+        /// What the lock file says of its holder (its PID).
+        holder: String,
+    },
+    /// A file of an earlier run was made with another model or preprocessing.
+    #[error(
+        "{}: made with another {what} (SHA-256 {recorded}, now {now}); to start over, run without --resume or write elsewhere with --out",
+        path.display()
+    )]
+    Mismatch {
+        /// The file.
+        path: PathBuf,
+        /// `model` or `preprocessing`.
+        what: &'static str,
+        /// The digest recorded in the file.
+        recorded: String,
+        /// The digest of this run.
+        now: String,
+    },
     /// A JSON file could not be written or read.
-    #[error("{path}: {source}")]
+    #[error("{}: {error}", path.display())]
     Json {
         /// The JSON file.
         path: PathBuf,
         /// The underlying error.
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
 }
 
@@ -202,7 +233,7 @@ impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            error: source,
         }
     }
 }

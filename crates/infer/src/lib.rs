@@ -11,8 +11,9 @@
 //!   holds the classes, background class, logits or probabilities, preprocessing metadata —
 //!   each choice with its reason ([`ModelInfo`], [`Decision`]);
 //! - runs batches and ranks the classes ([`Classifier`], [`Prediction`]);
-//! - writes and reads the predictions CSV and the run record ([`PredictionsWriter`],
-//!   [`read_predictions`], [`RunRecord`]).
+//! - writes the predictions crash-safely (a journal, one writer per output, resume checked
+//!   against the images: [`PredictionsWriter`], [`OutputLock`], [`Prior`], [`ResumePlan`]),
+//!   and reads the predictions CSV and the run record ([`read_predictions`], [`RunRecord`]).
 //!
 //! ```
 //! use imagenetx_infer::{Classifier, ClassifierConfig, ExecutionProvider, Layout, Runtime};
@@ -45,7 +46,10 @@
 mod atomic;
 mod classify;
 mod error;
+mod journal;
 mod model;
+#[doc(hidden)]
+pub mod pause;
 mod predictions;
 mod provider;
 mod record;
@@ -56,15 +60,19 @@ pub use classify::{
     Classifier, ClassifierConfig, ImageResult, PROBE_SIZE, Prediction, TOP_K, predict_row,
 };
 pub use error::{Error, Result};
+pub use journal::{
+    CheckpointPolicy, CutTail, Fingerprint, JournalIdentity, OutputLock, PredictionsWriter, Prior,
+    PriorSource, ResumePlan, RunFiles, StoredRow,
+};
 pub use model::{
     Decision, Dim, ElementType, InputInfo, Layout, ModelInfo, OutputInfo, PREPROCESS_METADATA_KEY,
     PROBABILITY_TOLERANCE, ScoreKind, format_shape,
 };
-pub use predictions::{
-    CheckpointPolicy, HEADER, PredictionRow, PredictionsWriter, finished_files, read_predictions,
-};
+pub use predictions::{HEADER, PredictionRow, read_predictions};
 pub use provider::{CPU_PROVIDER, CUDA_PROVIDER, ExecutionProvider, ProviderReport};
-pub use record::{ModelFile, RunCounts, RunRecord, SkippedFile, sha256_file};
+pub use record::{
+    ModelFile, ResumeSummary, RunCounts, RunRecord, RunState, SkippedFile, sha256_file, sha256_hex,
+};
 pub use runtime::{
     Discovery, LibrarySource, ORT_LIBRARY_FILE, ORT_VERSION, Runtime, RuntimeLibrary,
     RuntimeReport, locate_runtime,

@@ -15,7 +15,9 @@ use crate::runtime::RuntimeReport;
 /// The model file and its digest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelFile {
-    /// Path as given.
+    /// Path as given (for reading only: a path that is not UTF-8 is written lossily; the
+    /// SHA-256 identifies the model).
+    #[serde(with = "lossy_path")]
     pub path: PathBuf,
     /// SHA-256 of the file, lowercase hex.
     pub sha256: String,
@@ -42,13 +44,64 @@ pub struct RunCounts {
     pub resumed: usize,
     /// Images skipped (listed in [`RunRecord::skipped`]).
     pub skipped: usize,
+    /// Images decoded despite being over Pillow's warning size (89,478,485 pixels; Pillow's
+    /// `DecompressionBombWarning`).
+    #[serde(default)]
+    pub large_images: usize,
+    /// Journal checkpoints made in this run.
+    #[serde(default)]
+    pub checkpoints: u64,
+}
+
+/// Where a run stands; the record is written before the first image, at every checkpoint and
+/// at the end.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunState {
+    /// Going on, or killed without a chance to say so: the journal holds what was done.
+    Running,
+    /// Stopped by a signal (SIGINT, SIGTERM) or an error after a last checkpoint; continue it
+    /// with `--resume`.
+    Interrupted,
+    /// Finished: the predictions CSV is complete.
+    #[default]
+    Complete,
+}
+
+/// What `--resume` found and did (names listed up to [`ResumeSummary::MAX_NAMES`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumeSummary {
+    /// Where the earlier rows came from: `journal`, `predictions-csv` or `nothing`.
+    pub source: String,
+    /// Rows kept.
+    pub kept: usize,
+    /// Kept rows without a fingerprint to check (from a predictions CSV without journal).
+    pub unchecked: usize,
+    /// Images changed since (size or mtime): predicted again.
+    pub changed: usize,
+    /// Rows of images no longer among the images: dropped.
+    pub removed: usize,
+    /// The first names of changed images.
+    pub changed_names: Vec<String>,
+    /// The first names of removed images.
+    pub removed_names: Vec<String>,
+    /// Records of the journal cut short by the interruption, dropped and redone: the line of
+    /// the first one and the bytes dropped.
+    pub cut_line: Option<u64>,
+    /// Bytes dropped with the cut records.
+    pub cut_bytes: Option<u64>,
+}
+
+impl ResumeSummary {
+    /// How many names of each list are kept.
+    pub const MAX_NAMES: usize = 100;
 }
 
 /// An image that got no prediction, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkippedFile {
-    /// The image path.
-    pub file: PathBuf,
+    /// The image path, as text (escaped where it is not UTF-8, as file names are).
+    pub file: String,
     /// Why (decode error, NaN output, …).
     pub reason: String,
 }
@@ -58,6 +111,9 @@ pub struct SkippedFile {
 pub struct RunRecord {
     /// This tool's version.
     pub imagenetx_version: String,
+    /// Where the run stands.
+    #[serde(default)]
+    pub state: RunState,
     /// The model file and its SHA-256.
     pub model: ModelFile,
     /// What was decided about the model, with reasons.
@@ -69,9 +125,13 @@ pub struct RunRecord {
     /// The ONNX Runtime library and version.
     pub runtime: RuntimeReport,
     /// The predictions CSV this record describes.
+    #[serde(with = "lossy_path")]
     pub predictions: PathBuf,
     /// Counts.
     pub counts: RunCounts,
+    /// What `--resume` found, when the run resumed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<ResumeSummary>,
     /// Skipped images with reasons.
     pub skipped: Vec<SkippedFile>,
 }
@@ -82,9 +142,9 @@ impl RunRecord {
 
     /// Writes the record as pretty JSON, atomically.
     pub fn write(&self, path: &Path) -> Result<()> {
-        let json = serde_json::to_vec_pretty(self).map_err(|source| Error::Json {
+        let json = serde_json::to_vec_pretty(self).map_err(|error| Error::Json {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         write_atomic(path, |out| {
             out.write_all(&json)?;
@@ -95,11 +155,42 @@ impl RunRecord {
     /// Reads a record written by [`RunRecord::write`].
     pub fn read(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|err| Error::io(path, err))?;
-        serde_json::from_slice(&bytes).map_err(|source| Error::Json {
+        serde_json::from_slice(&bytes).map_err(|error| Error::Json {
             path: path.to_path_buf(),
-            source,
+            error,
         })
     }
+}
+
+/// Paths written as text (lossily where they are not UTF-8, which JSON cannot hold), so that a
+/// record can always be written.
+mod lossy_path {
+    use std::path::{Path, PathBuf};
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(path: &Path, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&path.to_string_lossy())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<PathBuf, D::Error> {
+        String::deserialize(deserializer).map(PathBuf::from)
+    }
+}
+
+/// SHA-256 of bytes, lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, byte| {
+            use std::fmt::Write as _;
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
 }
 
 /// SHA-256 of a file, lowercase hex.
@@ -114,14 +205,7 @@ pub fn sha256_file(path: &Path) -> Result<String> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .fold(String::with_capacity(64), |mut hex, byte| {
-            use std::fmt::Write as _;
-            let _ = write!(hex, "{byte:02x}");
-            hex
-        }))
+    Ok(hex(&hasher.finalize()))
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 //! is bounded by batch size × queue depth, not by the number of images.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::sync_channel;
 
 use anyhow::{Context, bail};
@@ -17,8 +19,10 @@ use imagenetx_dataset::{
 };
 use imagenetx_factors::{AnalysisOptions, Prediction, analyze};
 use imagenetx_infer::{
-    CheckpointPolicy, Classifier, ClassifierConfig, ExecutionProvider, ModelFile, PredictionRow,
-    PredictionsWriter, RunCounts, RunRecord, Runtime, SkippedFile,
+    CheckpointPolicy, Classifier, ClassifierConfig, ExecutionProvider, Fingerprint,
+    JournalIdentity, ModelFile, OutputLock, PredictionRow, PredictionsWriter, Prior, PriorSource,
+    ResumePlan, ResumeSummary, RunCounts, RunFiles, RunRecord, RunState, Runtime, SkippedFile,
+    StoredRow, sha256_hex,
 };
 use imagenetx_report::analysis as tables;
 use imagenetx_report::{Cell, Table};
@@ -56,10 +60,19 @@ pub struct Args {
     /// With --report: also write its plots as SVG and PNG files.
     #[command(flatten)]
     pub plots: PlotArgs,
-    /// Continue an interrupted run: keep the predictions already in --out (after checking the
-    /// run record names the same model and preprocessing) and do only the rest.
+    /// Continue an interrupted (or finished) run of the same --out: keep the predictions its
+    /// journal holds after checking they were made by the same model and preprocessing and
+    /// that their images have not changed (size, modification time); predict the rest, and
+    /// again what changed. Rows of images no longer present are dropped. Each is reported.
     #[arg(long)]
     pub resume: bool,
+    /// Make the journal durable (fsync) every N new predictions; a kill loses at most the rows
+    /// since the last checkpoint.
+    #[arg(long, value_name = "N", default_value_t = 5000)]
+    pub checkpoint_every: usize,
+    /// ... and at least every this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    pub checkpoint_interval: f64,
     /// Only the first N images (in path order).
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
@@ -97,14 +110,23 @@ fn parse_ep(s: &str) -> Result<ExecutionProvider, String> {
 /// Images of one batch, preprocessed.
 struct Batch {
     entries: Vec<ImageEntry>,
+    fingerprints: Vec<Option<Fingerprint>>,
     data: Vec<f32>,
     failed: Vec<SkippedFile>,
 }
+
+/// Largest batch tensor, in bytes: a batch of a model with a huge fixed input is made smaller.
+const BATCH_BYTES: usize = 256 << 20;
+/// Largest tensor of one image, in bytes (a fixed input of about 9,400 × 9,400 pixels).
+const IMAGE_TENSOR_BYTES: usize = 1 << 30;
 
 /// Runs `imagenetx evaluate`.
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     if args.batch_size == 0 {
         bail!("--batch-size must be at least 1");
+    }
+    if args.checkpoint_every == 0 {
+        bail!("--checkpoint-every must be at least 1 (rows)");
     }
     args.plots.validate()?;
     if args.plots.plots.is_some() && args.report.is_none() {
@@ -117,7 +139,18 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             .map_or("model".into(), |s| s.to_string_lossy());
         PathBuf::from(format!("{stem}.predictions.csv"))
     });
-    let record_path = out.with_extension("run.json");
+    // Fail early: every output is checked writable before any image is read.
+    let files = RunFiles::new(&out);
+    if out.is_dir() {
+        bail!(
+            "--out {}: is a folder; expected a CSV file path",
+            out.display()
+        );
+    }
+    ensure_dir(files.folder())?;
+    let _lock = OutputLock::acquire(&files)?;
+    files.remove_stale_temporaries()?;
+    check_outputs_writable(&args)?;
     let list = discover_images(&args.images, args.limit)?;
 
     let runtime = Runtime::discover(args.ort_lib.as_deref(), args.ep.wants_gpu())?;
@@ -136,6 +169,12 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         "config": resolved.config,
         "decisions": resolved.decisions,
     });
+    let identity = JournalIdentity {
+        model_sha256: model_file.sha256.clone(),
+        preprocessing_sha256: sha256_hex(&serde_json::to_vec(&resolved.config)?),
+    };
+    let tensor_len = resolved.config.tensor_len();
+    let batch_size = batch_size_for(args.batch_size, tensor_len, &resolved.config)?;
     eprintln!(
         "model {} ({} classes, {} input {}), provider {}, ONNX Runtime {}",
         args.model.display(),
@@ -146,43 +185,40 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         runtime.version(),
     );
 
-    let mut writer = if args.resume && out.exists() {
-        let previous = RunRecord::read(&record_path).with_context(|| {
-            format!(
-                "--resume needs the run record {} of the interrupted run",
-                record_path.display()
-            )
-        })?;
-        if previous.model.sha256 != model_file.sha256 {
-            bail!(
-                "--resume: {} was made with a different model (SHA-256 {}), not {}",
-                out.display(),
-                previous.model.sha256,
-                model_file.sha256
-            );
-        }
-        if previous.preprocessing.get("config") != preprocessing.get("config") {
-            bail!(
-                "--resume: {} was made with other preprocessing: {}",
-                out.display(),
-                previous.preprocessing
-            );
-        }
-        PredictionsWriter::resume(&out, CheckpointPolicy::default())?
+    let (kept, todo, resume) = if args.resume {
+        plan_resume(&files, &identity, &model_file, &preprocessing, &list.images)?
     } else {
-        PredictionsWriter::create(&out, CheckpointPolicy::default())
+        (Vec::new(), list.images.clone(), None)
     };
-    let resumed = writer.len();
-    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        ensure_dir(parent)?;
-    }
-    let todo: Vec<ImageEntry> = list
-        .images
-        .iter()
-        .filter(|e| !writer.contains(&e.file_name))
-        .cloned()
-        .collect();
+    let resumed = kept.len();
+    let policy = CheckpointPolicy {
+        rows: args.checkpoint_every,
+        interval: std::time::Duration::from_secs_f64(args.checkpoint_interval.max(0.0)),
+    };
+    let mut writer = PredictionsWriter::start(&files, identity, policy, kept)?;
+    let mut skipped: Vec<SkippedFile> = Vec::new();
+    let mut predicted = 0usize;
+    let mut record = RunRecord {
+        imagenetx_version: env!("CARGO_PKG_VERSION").to_string(),
+        state: RunState::Running,
+        model: model_file,
+        model_info: classifier.info().clone(),
+        preprocessing,
+        provider: classifier.provider().clone(),
+        runtime: runtime.report(),
+        predictions: out.clone(),
+        counts: RunCounts {
+            images: list.images.len(),
+            resumed,
+            ..RunCounts::default()
+        },
+        resume,
+        skipped: Vec::new(),
+    };
+    record.write(&files.record)?;
+    imagenetx_infer::pause::point("started");
 
+    let stop = StopSignal::install()?;
     let progress = if args.quiet {
         ProgressBar::hidden()
     } else {
@@ -201,7 +237,6 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         .num_threads(args.threads)
         .build()
         .context("cannot start the decoding threads")?;
-    let tensor_len = resolved.config.tensor_len();
     let shape = |n: usize| match resolved.config.layout {
         Layout::Nchw => [
             n,
@@ -218,33 +253,46 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     };
     const QUEUE_DEPTH: usize = 2;
     let (sender, receiver) = sync_channel::<Batch>(QUEUE_DEPTH);
-    let mut skipped: Vec<SkippedFile> = Vec::new();
-    let mut predicted = 0usize;
     let result: anyhow::Result<()> = std::thread::scope(|scope| {
         let config = &resolved.config;
         let todo = &todo;
         let pool = &pool;
+        let stop = &stop;
         scope.spawn(move || {
-            for chunk in todo.chunks(args.batch_size) {
+            for chunk in todo.chunks(batch_size) {
+                if stop.requested().is_some() {
+                    break;
+                }
                 let batch = pool.install(|| preprocess_batch(chunk, config, tensor_len));
                 if sender.send(batch).is_err() {
-                    break; // The consumer stopped on an error.
+                    break; // The consumer stopped.
                 }
             }
         });
         for batch in receiver {
+            if stop.requested().is_some() {
+                break;
+            }
             let batch_failed = batch.failed.len() as u64;
             skipped.extend(batch.failed);
             if !batch.entries.is_empty() {
                 let results = classifier.classify_slice(&batch.data, shape(batch.entries.len()))?;
-                for (entry, result) in batch.entries.iter().zip(results) {
+                for ((entry, fingerprint), result) in
+                    batch.entries.iter().zip(&batch.fingerprints).zip(results)
+                {
                     match result {
                         Ok(prediction) => {
-                            writer.push(PredictionRow::new(&entry.path, &prediction))?;
+                            let row = PredictionRow::new(entry.file_name.clone(), &prediction);
                             predicted += 1;
+                            if writer.push(&row, *fingerprint)? {
+                                record.counts.predicted = predicted;
+                                record.counts.skipped = skipped.len();
+                                record.counts.checkpoints = writer.checkpoints();
+                                record.write(&files.record)?;
+                            }
                         }
                         Err(err) => skipped.push(SkippedFile {
-                            file: entry.path.clone(),
+                            file: path_text(&entry.path),
                             reason: err.to_string(),
                         }),
                     }
@@ -255,36 +303,41 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         Ok(())
     });
     progress.finish_and_clear();
-    // Keep every finished prediction, even when the run stopped on an error.
-    let written = writer.finish()?;
-    result?;
-
     skipped.sort_by(|a, b| a.file.cmp(&b.file));
-    let record = RunRecord {
-        imagenetx_version: env!("CARGO_PKG_VERSION").to_string(),
-        model: model_file,
-        model_info: classifier.info().clone(),
-        preprocessing,
-        provider: classifier.provider().clone(),
-        runtime: runtime.report(),
-        predictions: written.clone(),
-        counts: RunCounts {
-            images: list.images.len(),
-            predicted,
-            resumed,
-            skipped: skipped.len(),
-        },
-        skipped: skipped.clone(),
-    };
-    record.write(&record_path)?;
+    record.counts.predicted = predicted;
+    record.counts.skipped = skipped.len();
+    record.skipped = skipped.clone();
+
+    let interrupted = stop.requested();
+    if result.is_err() || interrupted.is_some() {
+        // Keep every finished prediction: a last checkpoint, and a record that says so.
+        let saved = writer.checkpoint();
+        record.counts.checkpoints = writer.checkpoints();
+        record.state = RunState::Interrupted;
+        let _ = record.write(&files.record);
+        let how = format!(
+            "{} predictions are safe in {}; to continue, run the same command with --resume",
+            writer.len(),
+            files.journal.display()
+        );
+        result.with_context(|| how.clone())?;
+        saved?;
+        if let Some(signal) = interrupted {
+            bail!("interrupted by {signal}: {how}");
+        }
+    }
+    let written = writer.finish()?;
+    record.counts.checkpoints += 1;
+    record.state = RunState::Complete;
+    record.write(&files.record)?;
     eprintln!(
         "wrote {} ({} predictions; run record {})",
         written.display(),
         predicted + resumed,
-        record_path.display()
+        files.record.display()
     );
     for s in &skipped {
-        eprintln!("skipped {}: {}", s.file.display(), s.reason);
+        eprintln!("skipped {}: {}", s.file, s.reason);
     }
 
     let rows = imagenetx_infer::read_predictions(&written)?;
@@ -296,12 +349,248 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     })
 }
 
+/// The batch size to use: `asked`, made smaller when the batch tensor of a model with a large
+/// fixed input would exceed [`BATCH_BYTES`] (said on stderr); an input whose single-image
+/// tensor exceeds [`IMAGE_TENSOR_BYTES`] is refused.
+fn batch_size_for(
+    asked: usize,
+    tensor_len: usize,
+    config: &PreprocessConfig,
+) -> anyhow::Result<usize> {
+    let per_image = tensor_len.saturating_mul(std::mem::size_of::<f32>());
+    if per_image > IMAGE_TENSOR_BYTES {
+        bail!(
+            "the model's input {} needs {:.1} GiB per image (float32); imagenetx refuses inputs over {} GiB per image",
+            shape_text(config),
+            per_image as f64 / f64::from(1u32 << 30),
+            IMAGE_TENSOR_BYTES >> 30
+        );
+    }
+    let fits = (BATCH_BYTES / per_image.max(1)).max(1);
+    if asked > fits {
+        eprintln!(
+            "batch size {asked} -> {fits}: one {} image takes {:.1} MiB as float32, and a batch is kept under {} MiB",
+            shape_text(config),
+            per_image as f64 / f64::from(1u32 << 20),
+            BATCH_BYTES >> 20
+        );
+        return Ok(fits);
+    }
+    Ok(asked)
+}
+
+/// Checks, before any work, that the report, plots and analysis folders can be written.
+fn check_outputs_writable(args: &Args) -> anyhow::Result<()> {
+    let mut folders: Vec<PathBuf> = Vec::new();
+    if let Some(dir) = &args.analysis_out {
+        folders.push(dir.clone());
+    }
+    if let Some(report) = &args.report {
+        if report.is_dir() {
+            bail!(
+                "--report {}: is a folder; expected an HTML file path",
+                report.display()
+            );
+        }
+        folders.push(match report.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        });
+    }
+    if let Some(dir) = &args.plots.plots {
+        folders.push(dir.clone());
+    }
+    for dir in folders {
+        ensure_dir(&dir)?;
+        tempfile::Builder::new()
+            .prefix(".imagenetx-write-check.")
+            .tempfile_in(&dir)
+            .with_context(|| format!("cannot write in {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// What `--resume` keeps: reads the journal (or, from older runs, the predictions CSV with its
+/// record), checks it was made by this model and preprocessing, and matches it against the
+/// images now. Returns the rows to keep, the images to predict, and the summary for the record.
+fn plan_resume(
+    files: &RunFiles,
+    identity: &JournalIdentity,
+    model: &ModelFile,
+    preprocessing: &serde_json::Value,
+    images: &[ImageEntry],
+) -> anyhow::Result<(Vec<StoredRow>, Vec<ImageEntry>, Option<ResumeSummary>)> {
+    let prior = Prior::load(files, identity)?;
+    if prior.source == PriorSource::PredictionsCsv {
+        let previous = RunRecord::read(&files.record).with_context(|| {
+            format!(
+                "--resume: {} has no journal ({}), so its run record is needed to check how it was made",
+                files.predictions.display(),
+                files.journal.display()
+            )
+        })?;
+        if previous.model.sha256 != model.sha256 {
+            bail!(
+                "--resume: {} was made with a different model (SHA-256 {}), not {}",
+                files.predictions.display(),
+                previous.model.sha256,
+                model.sha256
+            );
+        }
+        if previous.preprocessing.get("config") != preprocessing.get("config") {
+            bail!(
+                "--resume: {} was made with other preprocessing: {}",
+                files.predictions.display(),
+                previous.preprocessing
+            );
+        }
+    }
+    if prior.source == PriorSource::Nothing {
+        eprintln!(
+            "--resume: nothing to resume at {}; starting from the beginning",
+            files.predictions.display()
+        );
+    }
+    let source = prior.source;
+    let cut = prior.cut;
+    let fingerprints: Vec<Option<Fingerprint>> = images
+        .par_iter()
+        .map(|e| Fingerprint::read(&e.path).ok())
+        .collect();
+    let pairs: Vec<(&str, Option<Fingerprint>)> = images
+        .iter()
+        .zip(&fingerprints)
+        .map(|(e, f)| (e.file_name.as_str(), *f))
+        .collect();
+    let (plan, kept, mask) = ResumePlan::make(prior, &pairs);
+    drop(pairs);
+    let todo: Vec<ImageEntry> = images
+        .iter()
+        .zip(mask)
+        .filter(|(_, t)| *t)
+        .map(|(e, _)| e.clone())
+        .collect();
+    if let Some(cut) = cut {
+        eprintln!(
+            "--resume: {}:{}: the journal's last {} bytes were cut short by the interruption; those images are predicted again",
+            files.journal.display(),
+            cut.line,
+            cut.bytes
+        );
+    }
+    if plan.unchecked > 0 {
+        tracing::warn!(
+            "--resume: {} rows of {} have no journal to check the images against (an older run); kept as they are",
+            plan.unchecked,
+            files.predictions.display()
+        );
+    }
+    let sample = |names: &[String]| {
+        let shown: Vec<&str> = names.iter().take(5).map(String::as_str).collect();
+        let more = names.len().saturating_sub(shown.len());
+        if more > 0 {
+            format!("{} and {more} more", shown.join(", "))
+        } else {
+            shown.join(", ")
+        }
+    };
+    if !plan.changed.is_empty() {
+        eprintln!(
+            "--resume: {} images changed since they were predicted (size or modification time), predicted again: {}",
+            plan.changed.len(),
+            sample(&plan.changed)
+        );
+    }
+    if !plan.removed.is_empty() {
+        eprintln!(
+            "--resume: {} predicted images are no longer among the images, their rows dropped: {}",
+            plan.removed.len(),
+            sample(&plan.removed)
+        );
+    }
+    eprintln!(
+        "--resume: {} predictions kept, {} images to predict",
+        plan.kept,
+        todo.len()
+    );
+    let summary = ResumeSummary {
+        source: match source {
+            PriorSource::Nothing => "nothing",
+            PriorSource::Journal => "journal",
+            PriorSource::PredictionsCsv => "predictions-csv",
+        }
+        .to_string(),
+        kept: plan.kept,
+        unchecked: plan.unchecked,
+        changed: plan.changed.len(),
+        removed: plan.removed.len(),
+        changed_names: plan
+            .changed
+            .iter()
+            .take(ResumeSummary::MAX_NAMES)
+            .cloned()
+            .collect(),
+        removed_names: plan
+            .removed
+            .iter()
+            .take(ResumeSummary::MAX_NAMES)
+            .cloned()
+            .collect(),
+        cut_line: cut.map(|c| c.line),
+        cut_bytes: cut.map(|c| c.bytes),
+    };
+    Ok((kept, todo, Some(summary)))
+}
+
+/// A path as text for messages and the run record (escaped where it is not UTF-8).
+fn path_text(path: &std::path::Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+/// SIGINT and SIGTERM ask the run to stop after the batch in hand; a second SIGINT ends the
+/// process at once.
+struct StopSignal {
+    int: Arc<AtomicBool>,
+    term: Arc<AtomicBool>,
+}
+
+impl StopSignal {
+    fn install() -> anyhow::Result<Self> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let int = Arc::new(AtomicBool::new(false));
+        let term = Arc::new(AtomicBool::new(false));
+        // The second SIGINT (the first set `int`) exits at once with 130.
+        signal_hook::flag::register_conditional_shutdown(SIGINT, 130, Arc::clone(&int))
+            .context("cannot install the SIGINT handler")?;
+        signal_hook::flag::register(SIGINT, Arc::clone(&int))
+            .context("cannot install the SIGINT handler")?;
+        signal_hook::flag::register(SIGTERM, Arc::clone(&term))
+            .context("cannot install the SIGTERM handler")?;
+        Ok(StopSignal { int, term })
+    }
+
+    /// The signal received, if any.
+    fn requested(&self) -> Option<&'static str> {
+        if self.term.load(Ordering::Relaxed) {
+            Some("SIGTERM")
+        } else if self.int.load(Ordering::Relaxed) {
+            Some("SIGINT")
+        } else {
+            None
+        }
+    }
+}
+
 fn preprocess_batch(chunk: &[ImageEntry], config: &PreprocessConfig, tensor_len: usize) -> Batch {
-    let outcomes: Vec<(Vec<f32>, Result<(), String>)> = chunk
+    type Outcome = (Vec<f32>, Option<Fingerprint>, Result<(), String>);
+    let outcomes: Vec<Outcome> = chunk
         .par_iter()
         .map_init(
             || Preprocessor::new(config.clone()).map_err(|e| e.to_string()),
             |preprocessor, entry| {
+                // The fingerprint is taken before reading, so a file changed while it is read
+                // is predicted again by the next --resume.
+                let fingerprint = Fingerprint::read(&entry.path).ok();
                 let mut tensor = vec![0f32; tensor_len];
                 let outcome = match preprocessor {
                     Ok(p) => p
@@ -309,23 +598,25 @@ fn preprocess_batch(chunk: &[ImageEntry], config: &PreprocessConfig, tensor_len:
                         .map_err(|e| e.to_string()),
                     Err(e) => Err(e.clone()),
                 };
-                (tensor, outcome)
+                (tensor, fingerprint, outcome)
             },
         )
         .collect();
     let mut batch = Batch {
         entries: Vec::with_capacity(chunk.len()),
+        fingerprints: Vec::with_capacity(chunk.len()),
         data: Vec::with_capacity(chunk.len() * tensor_len),
         failed: Vec::new(),
     };
-    for (entry, (tensor, outcome)) in chunk.iter().zip(outcomes) {
+    for (entry, (tensor, fingerprint, outcome)) in chunk.iter().zip(outcomes) {
         match outcome {
             Ok(()) => {
                 batch.entries.push(entry.clone());
+                batch.fingerprints.push(fingerprint);
                 batch.data.extend_from_slice(&tensor);
             }
             Err(reason) => batch.failed.push(SkippedFile {
-                file: entry.path.clone(),
+                file: path_text(&entry.path),
                 reason,
             }),
         }
