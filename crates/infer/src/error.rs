@@ -206,7 +206,7 @@ pub enum Error {
     },
     /// A file of an earlier run was made with another model or preprocessing.
     #[error(
-        "{}: made with another {what} (SHA-256 {recorded}, now {now}); to start over, run without --resume or write elsewhere with --out",
+        "{}: made with a different {what} (SHA-256 {recorded}, this run's is {now}); to start over, run without --resume or write elsewhere with --out",
         path.display()
     )]
     Mismatch {

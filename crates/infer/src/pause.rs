@@ -4,6 +4,9 @@
 //! or a pre-emption would). `NAME:K` stops at the K-th time the point is reached. Unset, it
 //! costs one environment lookup per process.
 //!
+//! `IMAGENETX_THROTTLE_MS=N` makes [`throttle`] sleep N milliseconds (once per batch in
+//! `imagenetx evaluate`), so that a test can signal a run while it is surely still going.
+//!
 //! Points: `started` (the run record and an empty journal are written, no image predicted),
 //! `checkpoint` (a journal checkpoint is on disk), `final-csv` (inside the final write of the
 //! predictions CSV: the temporary file is complete, not yet renamed), `after-csv` (the CSV is
@@ -33,5 +36,16 @@ pub fn point(name: &str) {
     eprintln!("imagenetx: paused at {name} (pid {})", std::process::id());
     loop {
         std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
+}
+
+static THROTTLE: OnceLock<Option<u64>> = OnceLock::new();
+
+/// Sleeps as long as `IMAGENETX_THROTTLE_MS` says (see the module docs); nothing when unset.
+#[doc(hidden)]
+pub fn throttle() {
+    let ms = THROTTLE.get_or_init(|| std::env::var("IMAGENETX_THROTTLE_MS").ok()?.parse().ok());
+    if let Some(ms) = ms {
+        std::thread::sleep(std::time::Duration::from_millis(*ms));
     }
 }

@@ -270,6 +270,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             }
         });
         for batch in receiver {
+            imagenetx_infer::pause::throttle();
             if stop.requested().is_some() {
                 break;
             }
