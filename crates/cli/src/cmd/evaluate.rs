@@ -912,3 +912,38 @@ fn factor_view(analysis: &imagenetx_factors::ModelAnalysis) -> Table {
     ]);
     table
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(size: u32) -> PreprocessConfig {
+        PreprocessConfig {
+            crop_height: size,
+            crop_width: size,
+            ..PreprocessConfig::torchvision()
+        }
+    }
+
+    #[test]
+    fn batches_of_huge_fixed_inputs_are_made_smaller_or_refused() {
+        let c = config(224);
+        assert_eq!(batch_size_for(32, c.tensor_len(), &c).unwrap(), 32);
+        // 4096 x 4096 x 3 float32 = 192 MiB per image: one fits under 256 MiB, two do not.
+        let c = config(4096);
+        assert_eq!(batch_size_for(32, c.tensor_len(), &c).unwrap(), 1);
+        // 2048 x 2048: 48 MiB per image, five per batch.
+        let c = config(2048);
+        assert_eq!(batch_size_for(32, c.tensor_len(), &c).unwrap(), 5);
+        assert_eq!(batch_size_for(3, c.tensor_len(), &c).unwrap(), 3);
+        // 10000 x 10000 x 3 x 4 bytes = 1.1 GiB for one image: refused, saying why.
+        let c = config(10_000);
+        let err = batch_size_for(1, c.tensor_len(), &c)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("10000x10000") && err.contains("1.1 GiB"),
+            "{err}"
+        );
+    }
+}
