@@ -188,6 +188,13 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let (kept, todo, resume) = if args.resume {
         plan_resume(&files, &identity, &model_file, &preprocessing, &list.images)?
     } else {
+        // A fresh run replaces the output: an older CSV must not sit beside the new journal
+        // and record as if it belonged to them.
+        if files.predictions.exists() {
+            tracing::info!("replacing {}", files.predictions.display());
+            std::fs::remove_file(&files.predictions)
+                .with_context(|| format!("cannot replace {}", files.predictions.display()))?;
+        }
         (Vec::new(), list.images.clone(), None)
     };
     let resumed = kept.len();
@@ -327,7 +334,8 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             bail!("interrupted by {signal}: {how}");
         }
     }
-    let written = writer.finish()?;
+    let rows = writer.finish()?;
+    let written = files.predictions.clone();
     record.counts.checkpoints += 1;
     record.state = RunState::Complete;
     record.write(&files.record)?;
@@ -341,7 +349,6 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         eprintln!("skipped {}: {}", s.file, s.reason);
     }
 
-    let rows = imagenetx_infer::read_predictions(&written)?;
     report(&args, &list.images, &rows, &written)?;
     Ok(if skipped.is_empty() {
         Outcome::Done
@@ -458,13 +465,10 @@ fn plan_resume(
         .par_iter()
         .map(|e| Fingerprint::read(&e.path).ok())
         .collect();
-    let pairs: Vec<(&str, Option<Fingerprint>)> = images
-        .iter()
-        .zip(&fingerprints)
-        .map(|(e, f)| (e.file_name.as_str(), *f))
-        .collect();
-    let (plan, kept, mask) = ResumePlan::make(prior, &pairs);
-    drop(pairs);
+    let names: Vec<&str> = images.iter().map(|e| e.file_name.as_str()).collect();
+    let (plan, kept, mask) = ResumePlan::make(prior, &names, &fingerprints);
+    drop(names);
+    drop(fingerprints);
     let todo: Vec<ImageEntry> = images
         .iter()
         .zip(mask)
@@ -715,12 +719,16 @@ fn truth(args: &Args, images: &[ImageEntry]) -> anyhow::Result<Truth> {
 fn report(
     args: &Args,
     images: &[ImageEntry],
-    rows: &[PredictionRow],
+    rows: &[StoredRow],
     predictions_path: &std::path::Path,
 ) -> anyhow::Result<()> {
     let truth = truth(args, images)?;
-    let by_name: std::collections::HashMap<&str, &PredictionRow> =
-        rows.iter().map(|r| (r.file_name.as_str(), r)).collect();
+    // `rows` are sorted by file name (as written).
+    let row_of = |name: &str| {
+        rows.binary_search_by(|r| (*r.file_name).cmp(name))
+            .ok()
+            .map(|i| &rows[i])
+    };
     let name_of = |class: usize| {
         truth
             .names
@@ -739,10 +747,10 @@ fn report(
             "top-5 classes",
         ]);
         for (image, label) in images.iter().zip(&truth.labels) {
-            let Some(row) = by_name.get(image.file_name.as_str()) else {
+            let Some(row) = row_of(&image.file_name) else {
                 continue;
             };
-            let top1 = row.classes.first().copied().unwrap_or(0);
+            let top1 = row.classes().first().map_or(0, |&c| c as usize);
             let mark = match label {
                 Some(l) if usize::from(*l) == top1 => " ✓",
                 Some(_) => " ✗",
@@ -754,9 +762,9 @@ fn report(
                     format!("{l} {}", name_of(usize::from(l)))
                 })),
                 Cell::text(format!("{top1} {}{mark}", name_of(top1))),
-                Cell::Num(row.probabilities.first().copied()),
+                Cell::Num(row.probabilities().first().copied()),
                 Cell::text(
-                    row.classes
+                    row.classes()
                         .iter()
                         .map(|c| c.to_string())
                         .collect::<Vec<_>>()
@@ -770,24 +778,24 @@ fn report(
     let (mut labelled, mut top1, mut top5, mut real_n, mut real_ok) =
         (0u64, 0u64, 0u64, 0u64, 0u64);
     for ((image, label), real) in images.iter().zip(&truth.labels).zip(&truth.real) {
-        let Some(row) = by_name.get(image.file_name.as_str()) else {
+        let Some(row) = row_of(&image.file_name) else {
             continue;
         };
         if let Some(label) = label {
             labelled += 1;
-            top1 += u64::from(row.classes.first() == Some(&usize::from(*label)));
+            top1 += u64::from(row.classes().first() == Some(&u32::from(*label)));
             top5 += u64::from(
-                row.classes
+                row.classes()
                     .iter()
                     .take(5)
-                    .any(|c| *c == usize::from(*label)),
+                    .any(|c| *c == u32::from(*label)),
             );
         }
-        if let (Some(real), Some(first)) = (real, row.classes.first())
+        if let (Some(real), Some(first)) = (real, row.classes().first())
             && !real.is_empty()
         {
             real_n += 1;
-            real_ok += u64::from(real.iter().any(|r| usize::from(*r) == *first));
+            real_ok += u64::from(real.iter().any(|r| u32::from(*r) == *first));
         }
     }
     if labelled > 0 {
@@ -811,8 +819,8 @@ fn report(
         for row in rows {
             if let (Some(i), Some(class), Some(p)) = (
                 set.position(&row.file_name),
-                row.classes.first().and_then(|c| u16::try_from(*c).ok()),
-                row.probabilities.first(),
+                row.classes().first().and_then(|c| u16::try_from(*c).ok()),
+                row.probabilities().first(),
             ) {
                 predictions[i] = Some(Prediction {
                     class,
