@@ -43,6 +43,7 @@ mod config;
 mod decode;
 mod error;
 mod geometry;
+mod limits;
 mod pipeline;
 mod resample;
 
@@ -53,5 +54,9 @@ pub use config::{
 pub use decode::{JpegDecoder, MAX_PIXELS, RgbImage, SniffedFormat, sniff_format};
 pub use error::{Error, Result};
 pub use geometry::{CropSpan, center_crop_span, resized_size};
-pub use pipeline::Preprocessor;
+pub use limits::{
+    BudgetPermit, DEFAULT_DECODE_BUDGET, DEFAULT_MAX_FILE_BYTES, DecodeBudget, DecodeWarning,
+    REFUSE_PIXELS, ReadLimits, WARN_PIXELS,
+};
+pub use pipeline::{Preprocessor, RETAIN_MAX_BYTES};
 pub use resample::Coefficients;
