@@ -525,3 +525,74 @@ fn the_budget_never_lets_two_large_images_in_at_once() {
     });
     assert!(done);
 }
+
+/// The peak memory of decoding a folder of hostile images, for BENCHMARKS.md. Not run by
+/// default; run it (release build) as
+/// `IMAGENETX_HOSTILE_DIR=DIR IMAGENETX_THREADS=8 cargo test --release -p imagenetx-dataset
+/// --test hostile -- --ignored --nocapture peak_memory`; `IMAGENETX_BUDGET=off` gives each
+/// image an unbounded budget, for comparison. Skipped entries (FIFOs, devices, …) are read
+/// too, as if swapped in after discovery.
+#[test]
+#[ignore = "measurement: needs IMAGENETX_HOSTILE_DIR"]
+fn peak_memory_of_a_hostile_folder() {
+    let Some(dir) = std::env::var_os("IMAGENETX_HOSTILE_DIR") else {
+        return;
+    };
+    let threads: usize = std::env::var("IMAGENETX_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(2);
+    let budget = match std::env::var("IMAGENETX_BUDGET").as_deref() {
+        Ok("off") => DecodeBudget::new(u64::MAX),
+        _ => DecodeBudget::global().clone(),
+    };
+    let list = discover_images(Path::new(&dir), None).expect("listed");
+    let mut paths: Vec<PathBuf> = list.images.iter().map(|i| i.path.clone()).collect();
+    paths.extend(list.skipped.iter().map(|s| s.path.clone()));
+    let paths = Arc::new(paths);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            let (paths, next, budget) = (paths.clone(), next.clone(), budget.clone());
+            std::thread::spawn(move || {
+                let mut pre = preprocessor().with_budget(budget);
+                let mut out = vec![0f32; pre.tensor_len()];
+                let mut lines = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(path) = paths.get(i) else { break };
+                    let t = Instant::now();
+                    let result = pre.preprocess_file(path, &mut out);
+                    lines.push(format!(
+                        "{:>6.2}s {}",
+                        t.elapsed().as_secs_f64(),
+                        match result {
+                            Ok(()) => format!("ok {}", path.display()),
+                            Err(e) => format!("refused {e}"),
+                        }
+                    ));
+                }
+                lines.extend(pre.take_warnings().iter().map(|w| format!("warning {w}")));
+                lines
+            })
+        })
+        .collect();
+    for worker in workers {
+        for line in worker.join().expect("worker") {
+            println!("{line}");
+        }
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let peak = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM"))
+        .unwrap_or("VmHWM: ?");
+    println!(
+        "threads {threads}, budget {}: {} images, {} skipped, {:.1}s, peak RSS {peak}",
+        std::env::var("IMAGENETX_BUDGET").unwrap_or_else(|_| "default (512 MiB)".into()),
+        list.images.len(),
+        list.skipped.len(),
+        started.elapsed().as_secs_f64()
+    );
+}

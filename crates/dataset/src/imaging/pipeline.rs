@@ -503,6 +503,36 @@ mod tests {
     }
 
     #[test]
+    fn a_huge_decoded_buffer_is_not_kept_for_the_next_image() {
+        let mut pre = Preprocessor::new(PreprocessConfig::torchvision())
+            .expect("valid")
+            .with_budget(DecodeBudget::new(1 << 30));
+        // As if a huge image had just been decoded (zeroed pages cost nothing).
+        let (w, h) = (8192u32, 4096u32);
+        pre.decoded =
+            RgbImage::from_raw(w, h, vec![0; 3 * w as usize * h as usize]).expect("sized");
+        assert!(pre.decoded.capacity() > RETAIN_MAX_BYTES);
+        let pixels = vec![90u8; 32 * 32 * 3];
+        let jpeg = turbojpeg::compress(
+            turbojpeg::Image {
+                pixels: pixels.as_slice(),
+                width: 32,
+                pitch: 32 * 3,
+                height: 32,
+                format: turbojpeg::PixelFormat::RGB,
+            },
+            90,
+            turbojpeg::Subsamp::Sub2x2,
+        )
+        .expect("encode");
+        let mut out = vec![0f32; pre.tensor_len()];
+        pre.preprocess_bytes(&jpeg, Path::new("small.JPEG"), &mut out)
+            .expect("decodes");
+        assert!(pre.decoded.capacity() <= RETAIN_MAX_BYTES);
+        assert_eq!(pre.budget.in_use(), 0, "released after the image");
+    }
+
+    #[test]
     fn normalisation_is_torchvision_formula() {
         let lut = normalisation_table(&PreprocessConfig::torchvision());
         // (1/255 - 0.485) / 0.229 in f32, written out step by step.
