@@ -152,7 +152,7 @@ fn assert_names(err: &impl std::fmt::Display, name: &str, reason: &str) {
 #[test]
 fn bombs_in_every_format_are_refused_from_their_header() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let cases: [(&str, Vec<u8>, &str); 7] = [
+    let cases: [(&str, Vec<u8>, &str); 8] = [
         (
             "png_bomb.png",
             png_bomb(23_000, 23_000),
@@ -173,6 +173,11 @@ fn bombs_in_every_format_are_refused_from_their_header() {
             "tiff_bomb.tif",
             tiff_bomb(100_000, 100_000),
             "TIFF image of 100000x100000 = 10000000000 pixels exceeds 178956970",
+        ),
+        (
+            "tiff_huge.tif",
+            tiff_bomb(u32::MAX, u32::MAX),
+            "TIFF image of 4294967295x4294967295 = 18446744065119617025 pixels exceeds",
         ),
         (
             "webp_bomb.webp",

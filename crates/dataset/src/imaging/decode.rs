@@ -408,7 +408,10 @@ pub(crate) fn decode_other(
         name,
         width,
         height,
-        decoder.total_bytes().saturating_add(3 * px + extra),
+        decoder
+            .total_bytes()
+            .saturating_add(px.saturating_mul(3))
+            .saturating_add(extra),
     )?;
     // Allocation cap for the decoders' own buffers: the largest image allowed in the widest
     // pixel type (16-bit RGBA), plus the file.

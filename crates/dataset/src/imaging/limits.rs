@@ -72,8 +72,10 @@ pub struct DecodeWarning {
 /// when the image is done, so that N threads decoding huge images do not need N times the
 /// memory: a thread waits until enough is free. A request larger than the whole budget
 /// waits until nothing else is reserved and then takes the whole budget, so it runs alone
-/// and never waits forever. Each thread holds at most one reservation at a time, which rules
-/// out deadlocks. Cloning gives another handle to the same budget.
+/// and never waits forever. Requests are served in arrival order (a large request waiting
+/// for memory is not overtaken by a stream of small ones). Each thread holds at most one
+/// reservation at a time, which rules out deadlocks. Cloning gives another handle to the
+/// same budget.
 #[derive(Debug, Clone)]
 pub struct DecodeBudget {
     shared: Arc<Shared>,
@@ -82,8 +84,18 @@ pub struct DecodeBudget {
 #[derive(Debug)]
 struct Shared {
     capacity: u64,
-    used: Mutex<u64>,
+    state: Mutex<State>,
     freed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Bytes reserved.
+    used: u64,
+    /// The ticket the next request gets.
+    next_ticket: u64,
+    /// The ticket served next: requests wait for their turn, then for memory.
+    serving: u64,
 }
 
 impl DecodeBudget {
@@ -92,7 +104,7 @@ impl DecodeBudget {
         Self {
             shared: Arc::new(Shared {
                 capacity: bytes.max(1),
-                used: Mutex::new(0),
+                state: Mutex::new(State::default()),
                 freed: Condvar::new(),
             }),
         }
@@ -112,15 +124,23 @@ impl DecodeBudget {
 
     /// Bytes reserved now.
     pub fn in_use(&self) -> u64 {
-        *self.lock()
+        self.lock().used
     }
 
-    fn lock(&self) -> MutexGuard<'_, u64> {
-        // The counter stays consistent even if a holder panicked.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The counters stay consistent even if a holder panicked: no code that can panic
+        // runs while the lock is held.
         self.shared
-            .used
+            .state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Requests waiting for their turn or for memory.
+    #[cfg(test)]
+    fn waiting(&self) -> u64 {
+        let state = self.lock();
+        state.next_ticket.wrapping_sub(state.serving)
     }
 
     /// Reserves `bytes`, waiting until they are free (a request over the capacity waits
@@ -141,19 +161,24 @@ impl DecodeBudget {
     fn exchange(&self, held: u64, wanted: u64) -> u64 {
         let capacity = self.shared.capacity;
         let take = wanted.min(capacity);
-        let mut used = self.lock();
-        *used = used.saturating_sub(held);
+        let mut state = self.lock();
+        state.used = state.used.saturating_sub(held);
         if held > 0 {
             self.shared.freed.notify_all();
         }
-        while take > 0 && *used + take > capacity {
-            used = self
+        let ticket = state.next_ticket;
+        state.next_ticket = state.next_ticket.wrapping_add(1);
+        while state.serving != ticket || state.used.saturating_add(take) > capacity {
+            state = self
                 .shared
                 .freed
-                .wait(used)
+                .wait(state)
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
-        *used += take;
+        state.serving = state.serving.wrapping_add(1);
+        state.used += take;
+        // The next in line may fit too.
+        self.shared.freed.notify_all();
         take
     }
 }
@@ -176,8 +201,8 @@ impl BudgetPermit {
     pub fn resize(&mut self, bytes: u64) {
         let wanted = bytes.min(self.budget.capacity());
         if wanted <= self.bytes {
-            let mut used = self.budget.lock();
-            *used = used.saturating_sub(self.bytes - wanted);
+            let mut state = self.budget.lock();
+            state.used = state.used.saturating_sub(self.bytes - wanted);
             self.bytes = wanted;
             self.budget.shared.freed.notify_all();
             return;
@@ -289,5 +314,36 @@ mod tests {
         // Over the capacity: takes all of it.
         let big = budget.reserve(1_000);
         assert_eq!((big.bytes(), budget.in_use()), (100, 100));
+    }
+
+    #[test]
+    fn a_waiting_large_request_is_not_overtaken() {
+        let budget = DecodeBudget::new(100);
+        let first = budget.reserve(60);
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let spawn = |name: &'static str, bytes: u64| {
+            let (budget, order) = (budget.clone(), order.clone());
+            std::thread::spawn(move || {
+                let permit = budget.reserve(bytes);
+                order.lock().expect("order").push(name);
+                drop(permit);
+            })
+        };
+        let wait_for = |n: u64| {
+            while budget.waiting() < n {
+                std::thread::yield_now();
+            }
+        };
+        let large = spawn("large", 100);
+        wait_for(1);
+        // 10 bytes would fit now, but the large request came first.
+        let small = spawn("small", 10);
+        wait_for(2);
+        assert_eq!(budget.in_use(), 60);
+        drop(first);
+        large.join().expect("large");
+        small.join().expect("small");
+        assert_eq!(*order.lock().expect("order"), ["large", "small"]);
+        assert_eq!(budget.in_use(), 0);
     }
 }
