@@ -218,7 +218,16 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     };
     const QUEUE_DEPTH: usize = 2;
     let (sender, receiver) = sync_channel::<Batch>(QUEUE_DEPTH);
-    let mut skipped: Vec<SkippedFile> = Vec::new();
+    // Entries named like images that are not regular files (FIFOs, devices, dangling or
+    // looping links) are never opened; they are listed like the images that fail to decode.
+    let mut skipped: Vec<SkippedFile> = list
+        .skipped
+        .iter()
+        .map(|s| SkippedFile {
+            file: s.path.clone(),
+            reason: s.reason.clone(),
+        })
+        .collect();
     let mut predicted = 0usize;
     let result: anyhow::Result<()> = std::thread::scope(|scope| {
         let config = &resolved.config;
