@@ -316,6 +316,8 @@ fn fifos_and_devices_are_skipped_and_never_block() {
     let zero = dir.path().join("zero.JPEG");
     std::os::unix::fs::symlink("/dev/zero", &zero).expect("symlink");
     std::fs::write(dir.path().join("good.png"), png(8, 8)).expect("write");
+    let _socket =
+        std::os::unix::net::UnixListener::bind(dir.path().join("socket.png")).expect("socket");
 
     let root = dir.path().to_owned();
     let list = within(Duration::from_secs(10), move || {
@@ -332,6 +334,7 @@ fn fifos_and_devices_are_skipped_and_never_block() {
     assert_eq!(
         skipped,
         [
+            ("socket.png", "not a regular file: socket"),
             ("x.JPEG", "not a regular file: FIFO (named pipe)"),
             ("zero.JPEG", "not a regular file: character device"),
         ]
