@@ -7,14 +7,15 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A file could not be opened or read.
-    #[error("{}: {source}", path.display())]
+    /// A file could not be opened or read. The OS reason is part of the message (once); it
+    /// is not also a [`source`](std::error::Error::source), which `anyhow`'s `{:#}` would
+    /// print a second time.
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
+        /// The operating-system error.
+        error: std::io::Error,
     },
     /// A line (or record) that does not hold what was expected.
     #[error("{}:{line}: {message}", path.display())]
@@ -59,10 +60,10 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Error {
         Error::Io {
             path: path.into(),
-            source,
+            error,
         }
     }
 

@@ -1,7 +1,18 @@
 //! Finding the images of a run: ImageNet's flat validation layout
 //! (`ILSVRC2012_val_00000001.JPEG` …), the class-folder layout (`n01440764/…`), the
 //! ImageNet-X training subset (`n03633091_15528.JPEG`) or any folder of images.
+//!
+//! Only regular files are listed as images. Symbolic links are followed (a class folder may
+//! be one); entries whose name looks like an image but that are not regular files (FIFOs,
+//! devices, sockets, folders, dangling links, link loops) are returned in
+//! [`ImageList::skipped`] with the reason, never silently dropped and never opened.
+//!
+//! File names that are not valid UTF-8 are kept exactly: [`ImageEntry::path`] is the real
+//! path, and [`ImageEntry::file_name`] is the reversible text of [`escape_file_name`].
 
+use std::collections::HashSet;
+use std::ffi::{OsStr, OsString};
+use std::fs::Metadata;
 use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
@@ -15,12 +26,26 @@ pub const IMAGE_EXTENSIONS: [&str; 9] = [
 /// One image of a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageEntry {
-    /// Where it is.
+    /// Where it is (the real path, whatever bytes its name holds).
     pub path: PathBuf,
-    /// Its base file name: the key of predictions and annotations.
+    /// Its base file name as text ([`escape_file_name`]: unchanged for UTF-8 names without a
+    /// backslash): the key of predictions and annotations.
     pub file_name: String,
     /// The WordNet id its folder or name gives (`n01440764/…` or `n01440764_123.JPEG`).
     pub wnid: Option<String>,
+}
+
+/// An entry that looks like an image (by its name) but is not read: not a regular file, or
+/// not reachable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedEntry {
+    /// Where it is.
+    pub path: PathBuf,
+    /// Its base file name, as [`escape_file_name`] writes it.
+    pub file_name: String,
+    /// Why it is skipped, e.g. `not a regular file: FIFO (named pipe)` or
+    /// `dangling symbolic link`.
+    pub reason: String,
 }
 
 /// How the folder is laid out.
@@ -38,8 +63,85 @@ pub enum Layout {
 pub struct ImageList {
     /// The layout detected.
     pub layout: Layout,
-    /// The images.
+    /// The images: regular files (after following symbolic links).
     pub images: Vec<ImageEntry>,
+    /// Entries named like images that are not read (FIFOs, devices, sockets, folders,
+    /// dangling links, link loops, entries that cannot be inspected), in path order. A
+    /// caller should list them and fail, so that nothing is left out unnoticed.
+    pub skipped: Vec<SkippedEntry>,
+}
+
+/// The text of a file name: valid UTF-8 names without a backslash are unchanged; otherwise
+/// each `\` becomes `\\` and each byte that is not part of valid UTF-8 becomes `\xHH`
+/// (lowercase hex). The mapping is one-to-one, and [`unescape_file_name`] reverses it, so two
+/// distinct names never share a text. (On Windows the bytes are the OS string's WTF-8
+/// encoding.)
+pub fn escape_file_name(name: &OsStr) -> String {
+    let bytes = name.as_encoded_bytes();
+    if let Ok(text) = std::str::from_utf8(bytes)
+        && !text.contains('\\')
+    {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(bytes.len() + 8);
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == '\\' {
+                out.push_str("\\\\");
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+/// Reverses [`escape_file_name`]. `None` when `text` is not one of its outputs: a backslash
+/// not followed by `\` or `x` and two lowercase hex digits, or (on Windows) bytes that are
+/// not a valid OS string.
+pub fn unescape_file_name(text: &str) -> Option<OsString> {
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut rest = text.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        if b != b'\\' {
+            bytes.push(b);
+            rest = tail;
+            continue;
+        }
+        match tail {
+            [b'\\', more @ ..] => {
+                bytes.push(b'\\');
+                rest = more;
+            }
+            [b'x', hi, lo, more @ ..] => {
+                let digit = |d: u8| match d {
+                    b'0'..=b'9' => Some(d - b'0'),
+                    b'a'..=b'f' => Some(d - b'a' + 10),
+                    _ => None,
+                };
+                bytes.push(digit(*hi)? << 4 | digit(*lo)?);
+                rest = more;
+            }
+            _ => return None,
+        }
+    }
+    let name = bytes_to_os_string(bytes)?;
+    // Only canonical texts: an escaped byte that is part of valid UTF-8 is not one.
+    (escape_file_name(&name) == text).then_some(name)
+}
+
+#[cfg(unix)]
+fn bytes_to_os_string(bytes: Vec<u8>) -> Option<OsString> {
+    use std::os::unix::ffi::OsStringExt;
+    Some(OsString::from_vec(bytes))
+}
+
+#[cfg(not(unix))]
+fn bytes_to_os_string(bytes: Vec<u8>) -> Option<OsString> {
+    String::from_utf8(bytes).ok().map(OsString::from)
 }
 
 fn is_image(path: &Path) -> bool {
@@ -57,11 +159,116 @@ fn wnid_of_name(file_name: &str) -> Option<String> {
     is_wnid(prefix).then(|| prefix.to_string())
 }
 
+/// What a file type is, in words, for messages: `FIFO (named pipe)`, `character device`, ….
+pub(crate) fn file_kind(file_type: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "FIFO (named pipe)";
+        }
+        if file_type.is_char_device() {
+            return "character device";
+        }
+        if file_type.is_block_device() {
+            return "block device";
+        }
+        if file_type.is_socket() {
+            return "socket";
+        }
+    }
+    if file_type.is_dir() {
+        "directory"
+    } else if file_type.is_file() {
+        "regular file"
+    } else if file_type.is_symlink() {
+        "symbolic link"
+    } else {
+        "special file"
+    }
+}
+
+/// What an entry is, symbolic links followed.
+enum EntryKind {
+    File,
+    Dir(Metadata),
+    /// Not readable as an image, and why.
+    Other(String),
+}
+
+fn classify(path: &Path) -> EntryKind {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => EntryKind::File,
+        Ok(meta) if meta.is_dir() => EntryKind::Dir(meta),
+        Ok(meta) => EntryKind::Other(format!(
+            "not a regular file: {}",
+            file_kind(&meta.file_type())
+        )),
+        Err(error) => {
+            let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+            let reason = if is_link && error.kind() == std::io::ErrorKind::NotFound {
+                "dangling symbolic link".to_owned()
+            } else if is_link && is_loop_error(&error) {
+                "symbolic link loop".to_owned()
+            } else {
+                format!("cannot inspect: {error}")
+            };
+            EntryKind::Other(reason)
+        }
+    }
+}
+
+#[cfg(unix)]
+fn is_loop_error(error: &std::io::Error) -> bool {
+    error.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error())
+}
+
+#[cfg(not(unix))]
+fn is_loop_error(_: &std::io::Error) -> bool {
+    false
+}
+
+/// A folder's identity, to notice a folder reached twice through symbolic links.
+#[cfg(unix)]
+fn identity(meta: &Metadata) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    Some((meta.dev(), meta.ino()))
+}
+
+#[cfg(not(unix))]
+fn identity(_: &Metadata) -> Option<(u64, u64)> {
+    None
+}
+
+fn skipped(path: PathBuf, reason: impl Into<String>) -> SkippedEntry {
+    SkippedEntry {
+        file_name: base_name(&path),
+        path,
+        reason: reason.into(),
+    }
+}
+
 /// Lists the images under `root`: its image files, and those of its immediate sub-folders
 /// (class-folder layout). A single image file is a list of one. `limit` keeps the first N in
-/// path order. Two images with the same base file name are an error (names are keys).
+/// path order (and the skipped entries up to the last image kept). Two images with the same
+/// base file name are an error (names are keys).
+///
+/// Symbolic links are followed, files and class folders alike; a class folder that is the
+/// top folder or another class folder again (a link loop) is listed once, and the link is
+/// returned in [`ImageList::skipped`]. Entries named like images that are not regular files
+/// are returned there too, with the reason; they are never opened.
 pub fn discover_images(root: &Path, limit: Option<usize>) -> Result<ImageList> {
-    if root.is_file() {
+    let meta = std::fs::metadata(root).map_err(|e| Error::io(root, e))?;
+    if !meta.is_dir() {
+        if !meta.is_file() {
+            return Err(Error::content(
+                root,
+                format!(
+                    "not a regular file or folder: {}",
+                    file_kind(&meta.file_type())
+                ),
+            ));
+        }
         let file_name = base_name(root);
         return Ok(ImageList {
             layout: Layout::Flat,
@@ -70,54 +277,85 @@ pub fn discover_images(root: &Path, limit: Option<usize>) -> Result<ImageList> {
                 file_name,
                 path: root.to_path_buf(),
             }],
+            skipped: Vec::new(),
         });
     }
-    let mut files = Vec::new();
+    let mut visited = HashSet::new();
+    visited.extend(identity(&meta));
+    let mut images = Vec::new();
+    let mut skipped_entries = Vec::new();
     let mut folders = Vec::new();
-    for entry in read_dir(root)? {
-        if entry.is_dir() {
-            folders.push(entry);
-        } else if is_image(&entry) {
-            files.push(entry);
+    for path in read_dir(root)? {
+        match classify(&path) {
+            EntryKind::Dir(meta) => folders.push((path, meta)),
+            EntryKind::File if is_image(&path) => {
+                let file_name = base_name(&path);
+                images.push(ImageEntry {
+                    wnid: wnid_of_name(&file_name),
+                    file_name,
+                    path,
+                });
+            }
+            EntryKind::Other(reason) if is_image(&path) => {
+                skipped_entries.push(skipped(path, reason));
+            }
+            EntryKind::File | EntryKind::Other(_) => {}
         }
     }
-    let mut images: Vec<ImageEntry> = files
-        .into_iter()
-        .map(|path| {
-            let file_name = base_name(&path);
-            ImageEntry {
-                wnid: wnid_of_name(&file_name),
-                file_name,
-                path,
-            }
-        })
-        .collect();
     let layout = if images.is_empty() && !folders.is_empty() {
         Layout::ClassFolders
     } else {
         Layout::Flat
     };
     if layout == Layout::ClassFolders {
-        for folder in folders {
+        folders.sort_by(|a, b| a.0.cmp(&b.0));
+        for (folder, meta) in folders {
+            if let Some(id) = identity(&meta)
+                && !visited.insert(id)
+            {
+                skipped_entries.push(skipped(
+                    folder,
+                    "symbolic link loop: this folder is the top folder or another class \
+                     folder again",
+                ));
+                continue;
+            }
             let folder_name = base_name(&folder);
             let wnid = is_wnid(&folder_name).then_some(folder_name);
             for path in read_dir(&folder)? {
-                if path.is_file() && is_image(&path) {
-                    images.push(ImageEntry {
+                if !is_image(&path) {
+                    continue;
+                }
+                match classify(&path) {
+                    EntryKind::File => images.push(ImageEntry {
                         file_name: base_name(&path),
                         wnid: wnid.clone(),
                         path,
-                    });
+                    }),
+                    EntryKind::Dir(_) => {
+                        skipped_entries.push(skipped(path, "not a regular file: directory"));
+                    }
+                    EntryKind::Other(reason) => skipped_entries.push(skipped(path, reason)),
                 }
             }
         }
     }
     images.sort_by(|a, b| a.path.cmp(&b.path));
+    skipped_entries.sort_by(|a, b| a.path.cmp(&b.path));
     if images.is_empty() {
+        let skipped_note = match skipped_entries.first() {
+            Some(first) => format!(
+                "; {} entries named like images skipped, first {}: {}",
+                skipped_entries.len(),
+                first.path.display(),
+                first.reason
+            ),
+            None => String::new(),
+        };
         return Err(Error::content(
             root,
             format!(
-                "no images found (looked for {} files in the folder and its class folders)",
+                "no images found (looked for {} files in the folder and its class folders{skipped_note})",
                 IMAGE_EXTENSIONS.join("/")
             ),
         ));
@@ -134,16 +372,24 @@ pub fn discover_images(root: &Path, limit: Option<usize>) -> Result<ImageList> {
             ));
         }
     }
-    if let Some(limit) = limit {
+    if let Some(limit) = limit
+        && limit < images.len()
+    {
         images.truncate(limit);
+        match images.last() {
+            Some(last) => skipped_entries.retain(|s| s.path <= last.path),
+            None => skipped_entries.clear(),
+        }
     }
-    Ok(ImageList { layout, images })
+    Ok(ImageList {
+        layout,
+        images,
+        skipped: skipped_entries,
+    })
 }
 
 fn base_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    path.file_name().map(escape_file_name).unwrap_or_default()
 }
 
 fn read_dir(dir: &Path) -> Result<Vec<PathBuf>> {
@@ -209,5 +455,85 @@ mod tests {
         assert!(err.contains("same file name"), "{err}");
         let empty = tempfile::tempdir().expect("temp dir");
         assert!(discover_images(empty.path(), None).is_err());
+    }
+
+    #[cfg(unix)]
+    fn os(bytes: &[u8]) -> OsString {
+        use std::os::unix::ffi::OsStrExt;
+        OsStr::from_bytes(bytes).to_owned()
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn escaped_names_by_hand() {
+        let cases: [(&[u8], &str); 6] = [
+            (
+                b"ILSVRC2012_val_00000001.JPEG",
+                "ILSVRC2012_val_00000001.JPEG",
+            ),
+            ("caf\u{e9}.png".as_bytes(), "caf\u{e9}.png"),
+            (b"a\\b.png", "a\\\\b.png"),
+            (b"a\xff.png", "a\\xff.png"),
+            (b"\xff", "\\xff"),
+            (b"\xc3\x28\\x.png", "\\xc3(\\\\x.png"),
+        ];
+        for (name, text) in cases {
+            assert_eq!(escape_file_name(&os(name)), text);
+            assert_eq!(unescape_file_name(text), Some(os(name)));
+        }
+        // Not outputs of the escape: lone backslash, uppercase hex, escaped valid UTF-8.
+        for text in ["a\\", "a\\q", "\\xFF", "\\x41", "\\x4"] {
+            assert_eq!(unescape_file_name(text), None, "{text}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn names_differing_in_invalid_bytes_are_both_found() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        touch(&dir.path().join(os(b"n01440764_1\xff.JPEG")));
+        touch(&dir.path().join(os(b"n01440764_1\xfe.JPEG")));
+        let list = discover_images(dir.path(), None).expect("no clash");
+        let names: Vec<&str> = list.images.iter().map(|i| i.file_name.as_str()).collect();
+        assert_eq!(names, ["n01440764_1\\xfe.JPEG", "n01440764_1\\xff.JPEG"]);
+        assert_eq!(list.images[0].wnid.as_deref(), Some("n01440764"));
+    }
+
+    #[cfg(unix)]
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn escaping_round_trips(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+                let name = os(&bytes);
+                let text = escape_file_name(&name);
+                prop_assert_eq!(unescape_file_name(&text), Some(name));
+            }
+
+            #[test]
+            fn distinct_names_never_collide(
+                a in proptest::collection::vec(any::<u8>(), 0..12),
+                b in proptest::collection::vec(any::<u8>(), 0..12),
+            ) {
+                prop_assume!(a != b);
+                prop_assert_ne!(escape_file_name(&os(&a)), escape_file_name(&os(&b)));
+            }
+
+            #[test]
+            fn utf8_names_without_backslash_are_unchanged(name in "[^\\\\]{0,30}") {
+                prop_assert_eq!(escape_file_name(OsStr::new(&name)), name);
+            }
+
+            #[test]
+            fn near_collisions_stay_apart(prefix in "[a-z\\\\]{0,4}", byte in 0x80u8..=0xff) {
+                // A name with an invalid byte and one spelling its escape in text.
+                let mut raw = prefix.clone().into_bytes();
+                raw.push(byte);
+                let spelled = format!("{prefix}\\x{byte:02x}");
+                prop_assert_ne!(escape_file_name(&os(&raw)), escape_file_name(OsStr::new(&spelled)));
+            }
+        }
     }
 }

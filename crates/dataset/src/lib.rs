@@ -33,7 +33,9 @@ pub use annotations::{
 };
 pub use cache::{CacheStatus, ParseCache};
 pub use error::{Error, Result};
-pub use images::{ImageEntry, ImageList, discover_images};
+pub use images::{
+    ImageEntry, ImageList, SkippedEntry, discover_images, escape_file_name, unescape_file_name,
+};
 pub use predictions::{
     AlignedPredictions, ParsedPredictions, PredictionFile, collect_prediction_files,
     parse_predictions, read_predictions,

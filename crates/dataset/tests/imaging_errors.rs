@@ -39,10 +39,13 @@ fn broken_inputs_are_typed_errors_and_the_decoder_recovers() {
             matches!(e, Error::Corrupt { .. } | Error::Truncated { .. })
         }),
         (b"GIF89a? not really", |e| {
-            // Garbage dimensions trip the decoder's memory limit.
+            // Garbage dimensions (8255x28526) trip the pixel limit.
             matches!(
                 e,
-                Error::Corrupt { .. } | Error::Truncated { .. } | Error::Unsupported { .. }
+                Error::Corrupt { .. }
+                    | Error::Truncated { .. }
+                    | Error::Unsupported { .. }
+                    | Error::TooManyPixels { .. }
             )
         }),
         (b"plain text", |e| {

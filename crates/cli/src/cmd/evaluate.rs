@@ -11,11 +11,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::sync_channel;
 
 use anyhow::{Context, bail};
-use imagenetx_dataset::imaging::{Layout, PreprocessConfig, Preprocessor};
+use imagenetx_dataset::imaging::{Layout, PreprocessConfig, Preprocessor, ReadLimits};
 use imagenetx_dataset::labels::ClassNames;
 use imagenetx_dataset::{
     AnnotatedSet, ImageEntry, annotations::read_annotation_file, annotations::val_index,
-    discover_images, labels::N_CLASSES,
+    discover_images, escape_file_name, labels::N_CLASSES,
 };
 use imagenetx_factors::{AnalysisOptions, Prediction, analyze};
 use imagenetx_infer::{
@@ -97,6 +97,10 @@ pub struct Args {
     pub output: Option<String>,
     #[command(flatten)]
     pub preprocess: PreprocessArgs,
+    /// Largest image file read, in bytes (larger files are skipped, with the reason, before
+    /// any byte is read).
+    #[arg(long, value_name = "BYTES", default_value_t = ReadLimits::default().max_file_bytes)]
+    pub max_file_size: u64,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -113,6 +117,8 @@ struct Batch {
     fingerprints: Vec<Option<Fingerprint>>,
     data: Vec<f32>,
     failed: Vec<SkippedFile>,
+    /// Images decoded although over Pillow's warning size.
+    large: Vec<String>,
 }
 
 /// Largest batch tensor, in bytes: a batch of a model with a huge fixed input is made smaller.
@@ -203,7 +209,17 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         interval: std::time::Duration::from_secs_f64(args.checkpoint_interval.max(0.0)),
     };
     let mut writer = PredictionsWriter::start(&files, identity, policy, kept)?;
-    let mut skipped: Vec<SkippedFile> = Vec::new();
+    // Entries named like images that are not regular files (FIFOs, devices, dangling or
+    // looping links) are never opened; they are listed like the images that fail to decode.
+    let mut skipped: Vec<SkippedFile> = list
+        .skipped
+        .iter()
+        .map(|s| SkippedFile {
+            file: path_text(&s.path),
+            reason: s.reason.clone(),
+        })
+        .collect();
+    let mut large_images = 0usize;
     let mut predicted = 0usize;
     let mut record = RunRecord {
         imagenetx_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -262,6 +278,10 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let (sender, receiver) = sync_channel::<Batch>(QUEUE_DEPTH);
     let result: anyhow::Result<()> = std::thread::scope(|scope| {
         let config = &resolved.config;
+        let limits = ReadLimits {
+            max_file_bytes: args.max_file_size,
+            ..ReadLimits::default()
+        };
         let todo = &todo;
         let pool = &pool;
         let stop = &stop;
@@ -270,7 +290,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                 if stop.requested().is_some() {
                     break;
                 }
-                let batch = pool.install(|| preprocess_batch(chunk, config, tensor_len));
+                let batch = pool.install(|| preprocess_batch(chunk, config, limits, tensor_len));
                 if sender.send(batch).is_err() {
                     break; // The consumer stopped.
                 }
@@ -283,6 +303,10 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             }
             let batch_failed = batch.failed.len() as u64;
             skipped.extend(batch.failed);
+            for warning in &batch.large {
+                tracing::warn!("{warning}");
+            }
+            large_images += batch.large.len();
             if !batch.entries.is_empty() {
                 let results = classifier.classify_slice(&batch.data, shape(batch.entries.len()))?;
                 for ((entry, fingerprint), result) in
@@ -314,6 +338,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     skipped.sort_by(|a, b| a.file.cmp(&b.file));
     record.counts.predicted = predicted;
     record.counts.skipped = skipped.len();
+    record.counts.large_images = large_images;
     record.skipped = skipped.clone();
 
     let interrupted = stop.requested();
@@ -547,9 +572,13 @@ fn plan_resume(
     Ok((kept, todo, Some(summary)))
 }
 
-/// A path as text for messages and the run record (escaped where it is not UTF-8).
+/// A path as text for messages and the run record: escaped where it is not UTF-8, as file
+/// names are (`escape_file_name`), so it can always be written and read back.
 fn path_text(path: &std::path::Path) -> String {
-    path.to_string_lossy().into_owned()
+    match path.to_str() {
+        Some(text) => text.to_string(),
+        None => escape_file_name(path.as_os_str()),
+    }
 }
 
 /// SIGINT and SIGTERM ask the run to stop after the batch in hand; a second SIGINT ends the
@@ -586,24 +615,38 @@ impl StopSignal {
     }
 }
 
-fn preprocess_batch(chunk: &[ImageEntry], config: &PreprocessConfig, tensor_len: usize) -> Batch {
-    type Outcome = (Vec<f32>, Option<Fingerprint>, Result<(), String>);
+fn preprocess_batch(
+    chunk: &[ImageEntry],
+    config: &PreprocessConfig,
+    limits: ReadLimits,
+    tensor_len: usize,
+) -> Batch {
+    type Outcome = (
+        Vec<f32>,
+        Option<Fingerprint>,
+        Result<(), String>,
+        Vec<String>,
+    );
     let outcomes: Vec<Outcome> = chunk
         .par_iter()
         .map_init(
-            || Preprocessor::new(config.clone()).map_err(|e| e.to_string()),
+            || Preprocessor::with_limits(config.clone(), limits).map_err(|e| e.to_string()),
             |preprocessor, entry| {
                 // The fingerprint is taken before reading, so a file changed while it is read
                 // is predicted again by the next --resume.
                 let fingerprint = Fingerprint::read(&entry.path).ok();
                 let mut tensor = vec![0f32; tensor_len];
-                let outcome = match preprocessor {
-                    Ok(p) => p
-                        .preprocess_file(&entry.path, &mut tensor)
-                        .map_err(|e| e.to_string()),
-                    Err(e) => Err(e.clone()),
+                let (outcome, warnings) = match preprocessor {
+                    Ok(p) => {
+                        let outcome = p
+                            .preprocess_file(&entry.path, &mut tensor)
+                            .map_err(|e| e.to_string());
+                        let warnings = p.take_warnings().iter().map(ToString::to_string).collect();
+                        (outcome, warnings)
+                    }
+                    Err(e) => (Err(e.clone()), Vec::new()),
                 };
-                (tensor, fingerprint, outcome)
+                (tensor, fingerprint, outcome, warnings)
             },
         )
         .collect();
@@ -612,8 +655,10 @@ fn preprocess_batch(chunk: &[ImageEntry], config: &PreprocessConfig, tensor_len:
         fingerprints: Vec::with_capacity(chunk.len()),
         data: Vec::with_capacity(chunk.len() * tensor_len),
         failed: Vec::new(),
+        large: Vec::new(),
     };
-    for (entry, (tensor, fingerprint, outcome)) in chunk.iter().zip(outcomes) {
+    for (entry, (tensor, fingerprint, outcome, warnings)) in chunk.iter().zip(outcomes) {
+        batch.large.extend(warnings);
         match outcome {
             Ok(()) => {
                 batch.entries.push(entry.clone());

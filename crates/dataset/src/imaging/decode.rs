@@ -28,13 +28,15 @@
 use std::ffi::{CStr, c_int};
 use std::path::Path;
 
-use image::{DynamicImage, ImageFormat};
+use image::{DynamicImage, ImageDecoder, ImageFormat};
 use turbojpeg::raw;
 
 use super::error::{Error, Result};
+use super::limits::{Gate, ReadLimits};
 
-/// Largest image decoded, in pixels: Pillow refuses images over twice its
-/// `MAX_IMAGE_PIXELS` (`DecompressionBombError`), and so do we.
+/// Largest image decoded by default, in pixels: Pillow refuses images over twice its
+/// `MAX_IMAGE_PIXELS` (`DecompressionBombError`), and so do we, in every format. The limit
+/// in force is [`ReadLimits::max_pixels`].
 pub const MAX_PIXELS: i64 = 2 * 89_478_485;
 
 /// A decoded image: packed 8-bit RGB, row-major, no padding.
@@ -82,6 +84,11 @@ impl RgbImage {
         self.data.clear();
         self.data.resize(3 * width as usize * height as usize, 0);
         &mut self.data
+    }
+
+    /// Bytes allocated for the pixels.
+    pub(crate) fn capacity(&self) -> usize {
+        self.data.capacity()
     }
 
     /// Sets the size and returns the buffer, with stale contents: for callers
@@ -202,8 +209,22 @@ impl JpegDecoder {
         unsafe { raw::tj3Get(self.handle, param as c_int) }
     }
 
-    /// Decodes `bytes` (a JPEG) into `out`. `path` names the file in errors.
+    /// Decodes `bytes` (a JPEG) into `out`. `path` names the file in errors. Images over
+    /// the default [`ReadLimits::max_pixels`] are refused ([`Error::TooManyPixels`]).
     pub fn decode(&mut self, bytes: &[u8], path: &Path, out: &mut RgbImage) -> Result<()> {
+        let mut gate = Gate::new(ReadLimits::default(), None);
+        self.decode_gated(bytes, path, out, &mut gate)
+    }
+
+    /// [`JpegDecoder::decode`] under a gate: the header's size is checked and the decode
+    /// memory reserved before any pixel buffer is allocated.
+    pub(crate) fn decode_gated(
+        &mut self,
+        bytes: &[u8],
+        path: &Path,
+        out: &mut RgbImage,
+        gate: &mut Gate,
+    ) -> Result<()> {
         let corrupt = |detail: String| Error::Corrupt {
             path: path.to_owned(),
             format: "JPEG",
@@ -233,11 +254,6 @@ impl JpegDecoder {
         if width <= 0 || height <= 0 {
             return Err(corrupt(format!("invalid size {width}x{height}")));
         }
-        if i64::from(width) * i64::from(height) > MAX_PIXELS {
-            return Err(unsupported(format!(
-                "{width}x{height} exceeds {MAX_PIXELS} pixels (Pillow's decompression-bomb limit)"
-            )));
-        }
         if precision != 8 || lossless == 1 {
             // Pillow: "cannot handle 12-bit layers" and likewise.
             return Err(unsupported(format!(
@@ -247,7 +263,22 @@ impl JpegDecoder {
         }
         let cmyk = colorspace == raw::TJCS_TJCS_CMYK as c_int
             || colorspace == raw::TJCS_TJCS_YCCK as c_int;
+        let progressive = self.get(raw::TJPARAM_TJPARAM_PROGRESSIVE) == 1;
         let (w, h) = (width as usize, height as usize);
+        // Decode memory: the RGB image, the CMYK image first for CMYK JPEGs, and libjpeg's
+        // whole-image coefficient buffers (2 bytes a sample) for progressive ones.
+        let px = u64::from(width.unsigned_abs()) * u64::from(height.unsigned_abs());
+        let components = if cmyk { 4 } else { 3 };
+        let need = 3 * px
+            + if cmyk { 4 * px } else { 0 }
+            + if progressive { 2 * components * px } else { 0 };
+        gate.admit(
+            path,
+            "JPEG",
+            width.unsigned_abs(),
+            height.unsigned_abs(),
+            need,
+        )?;
         let (format, channels) = if cmyk {
             (raw::TJPF_TJPF_CMYK, 4)
         } else {
@@ -353,9 +384,52 @@ pub(crate) fn decode_other(
     format: ImageFormat,
     path: &Path,
     out: &mut RgbImage,
+    gate: &mut Gate,
 ) -> Result<()> {
     let name = format_name(format);
-    let img = image::load_from_memory_with_format(bytes, format).map_err(|e| match e {
+    let map_err = |e| image_error(e, path, name);
+    // The header first, without the `image` crate's limits, so that an image too large is
+    // refused by the pixel limit with its size rather than by an allocation limit.
+    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
+    reader.no_limits();
+    let mut decoder = reader.into_decoder().map_err(map_err)?;
+    let (mut width, mut height) = decoder.dimensions();
+    let mut extra = 0u64;
+    if format == ImageFormat::Gif
+        && let Some((canvas_w, canvas_h, frame_px)) = gif_first_frame(bytes)
+    {
+        // Pillow grows a GIF's size to hold its first frame, and checks that size.
+        (width, height) = (width.max(canvas_w), height.max(canvas_h));
+        extra = 4 * frame_px;
+    }
+    let px = u64::from(width) * u64::from(height);
+    gate.admit(
+        path,
+        name,
+        width,
+        height,
+        decoder
+            .total_bytes()
+            .saturating_add(px.saturating_mul(3))
+            .saturating_add(extra),
+    )?;
+    // Allocation cap for the decoders' own buffers: the largest image allowed in the widest
+    // pixel type (16-bit RGBA), plus the file.
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(
+        gate.limits
+            .max_pixels
+            .saturating_mul(8)
+            .saturating_add(bytes.len() as u64),
+    );
+    decoder.set_limits(limits).map_err(map_err)?;
+    let img = DynamicImage::from_decoder(decoder).map_err(map_err)?;
+    convert_to_rgb(img, format, bytes, path, out)
+}
+
+/// The `image` crate's error as ours.
+fn image_error(e: image::ImageError, path: &Path, name: &'static str) -> Error {
+    match e {
         image::ImageError::Unsupported(u) => Error::Unsupported {
             path: path.to_owned(),
             format: name,
@@ -384,17 +458,106 @@ pub(crate) fn decode_other(
                 }
             }
         }
-    })?;
+    }
+}
+
+/// The size of a GIF's logical screen grown to hold its first frame, and the first frame's
+/// pixel count; `None` when the header or frame descriptor cannot be read (the decoder then
+/// reports it).
+fn gif_first_frame(bytes: &[u8]) -> Option<(u32, u32, u64)> {
+    let mut options = gif::DecodeOptions::new();
+    options.set_color_output(gif::ColorOutput::Indexed);
+    // Only descriptors are read here, no pixels.
+    options.set_memory_limit(gif::MemoryLimit::Unlimited);
+    let mut decoder = options.read_info(std::io::Cursor::new(bytes)).ok()?;
+    let (screen_w, screen_h) = (u32::from(decoder.width()), u32::from(decoder.height()));
+    let frame = decoder.next_frame_info().ok()??;
+    let right = u32::from(frame.left) + u32::from(frame.width);
+    let bottom = u32::from(frame.top) + u32::from(frame.height);
+    Some((
+        screen_w.max(right),
+        screen_h.max(bottom),
+        u64::from(frame.width) * u64::from(frame.height),
+    ))
+}
+
+/// Pillow's conversion to RGB of a decoded image. 8-bit images are converted in their own
+/// buffer (no second full-size allocation).
+fn convert_to_rgb(
+    img: DynamicImage,
+    format: ImageFormat,
+    bytes: &[u8],
+    path: &Path,
+    out: &mut RgbImage,
+) -> Result<()> {
+    let name = format_name(format);
     // PNG colour type 0 (gray) with tRNS decodes as gray + alpha, but Pillow
     // opens it as I;16 without alpha, which clamps rather than shifts.
     let png_gray = format == ImageFormat::Png && bytes.len() > 25 && bytes[25] == 0;
     let (w, h) = (img.width(), img.height());
-    let rgb = out.reset_for_overwrite(w, h);
+    let in_place = |raw: Vec<u8>, channels: usize, f: fn(&[u8]) -> [u8; 3]| {
+        to_rgb_in_place(raw, channels, w as usize * h as usize, f)
+            .and_then(|data| RgbImage::from_raw(w, h, data))
+            .ok_or_else(|| Error::Corrupt {
+                path: path.to_owned(),
+                format: name,
+                detail: format!("decoder returned a buffer of the wrong size for {w}x{h}"),
+            })
+    };
     match img {
-        DynamicImage::ImageLuma8(b) => expand(b.as_raw(), 1, rgb, |p| [p[0]; 3]),
-        DynamicImage::ImageLumaA8(b) => expand(b.as_raw(), 2, rgb, |p| [p[0]; 3]),
-        DynamicImage::ImageRgb8(b) => rgb.copy_from_slice(b.as_raw()),
-        DynamicImage::ImageRgba8(b) => expand(b.as_raw(), 4, rgb, |p| [p[0], p[1], p[2]]),
+        DynamicImage::ImageLuma8(b) => *out = in_place(b.into_raw(), 1, |p| [p[0]; 3])?,
+        DynamicImage::ImageLumaA8(b) => *out = in_place(b.into_raw(), 2, |p| [p[0]; 3])?,
+        DynamicImage::ImageRgb8(b) => *out = in_place(b.into_raw(), 3, |p| [p[0], p[1], p[2]])?,
+        DynamicImage::ImageRgba8(b) => *out = in_place(b.into_raw(), 4, |p| [p[0], p[1], p[2]])?,
+        _ => convert_16bit(img, png_gray, path, name, out.reset_for_overwrite(w, h))?,
+    }
+    Ok(())
+}
+
+/// Converts packed `channels`-sample 8-bit pixels to RGB within the same buffer: forwards
+/// when pixels shrink, backwards after growing the buffer when they grow; 3-sample pixels
+/// are RGB already and kept as they are. `None` when `raw` does not hold `pixels` pixels.
+fn to_rgb_in_place(
+    mut raw: Vec<u8>,
+    channels: usize,
+    pixels: usize,
+    f: fn(&[u8]) -> [u8; 3],
+) -> Option<Vec<u8>> {
+    if channels == 0 || raw.len() != pixels.checked_mul(channels)? {
+        return None;
+    }
+    let rgb_len = pixels.checked_mul(3)?;
+    if channels == 3 {
+        return Some(raw);
+    }
+    if channels >= 3 {
+        // Pixel i is read from i*channels before bytes 3i..3i+3 (<= its own) are written.
+        for i in 0..pixels {
+            let px = f(&raw[i * channels..(i + 1) * channels]);
+            raw[3 * i..3 * i + 3].copy_from_slice(&px);
+        }
+        raw.truncate(rgb_len);
+        raw.shrink_to_fit();
+    } else {
+        // Backwards: pixel i's output 3i..3i+3 lies at or after every unread input byte.
+        raw.resize(rgb_len, 0);
+        for i in (0..pixels).rev() {
+            let px = f(&raw[i * channels..(i + 1) * channels]);
+            raw[3 * i..3 * i + 3].copy_from_slice(&px);
+        }
+    }
+    Some(raw)
+}
+
+/// Pillow's conversion of 16-bit (and other non-8-bit) images into `rgb`.
+fn convert_16bit(
+    img: DynamicImage,
+    png_gray: bool,
+    path: &Path,
+    name: &'static str,
+    rgb: &mut [u8],
+) -> Result<()> {
+    match img {
         DynamicImage::ImageLuma16(b) => expand(b.as_raw(), 1, rgb, |p| [clamp16(p[0]); 3]),
         DynamicImage::ImageLumaA16(b) if png_gray => {
             expand(b.as_raw(), 2, rgb, |p| [clamp16(p[0]); 3])

@@ -12,14 +12,61 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The file could not be read from disk.
-    #[error("{}: cannot read image file", path.display())]
+    /// The file could not be opened or read. The OS reason is part of the message
+    /// (`…: cannot read image file: Permission denied (os error 13)`), once: it is not also
+    /// a [`source`](std::error::Error::source), which `anyhow`'s `{:#}` would repeat.
+    #[error("{}: cannot read image file: {error}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// The operating-system error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
+    },
+    /// The path is not a regular file (a FIFO, a device, a socket, a folder): it is not
+    /// read, so that nothing blocks or streams without end.
+    #[error("{}: not a regular file: {kind}", path.display())]
+    NotRegularFile {
+        /// The file.
+        path: PathBuf,
+        /// What it is: `FIFO (named pipe)`, `character device`, `block device`, `socket`,
+        /// `directory`.
+        kind: &'static str,
+    },
+    /// The file is larger than [`ReadLimits::max_file_bytes`](super::ReadLimits), checked
+    /// before reading (or found while reading, for a file that grows).
+    #[error(
+        "{}: file is {size} bytes, over the limit of {limit} bytes (raise it with \
+         --max-file-size)",
+        path.display()
+    )]
+    FileTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size (or, for a file that grew while read, more than `limit`).
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The image has more pixels than [`ReadLimits::max_pixels`](super::ReadLimits)
+    /// (Pillow's `DecompressionBombError`); refused from its header, before decoding.
+    #[error(
+        "{}: {format} image of {width}x{height} = {pixels} pixels exceeds {limit} \
+         (Pillow's decompression-bomb limit)",
+        path.display()
+    )]
+    TooManyPixels {
+        /// The file.
+        path: PathBuf,
+        /// The detected format.
+        format: &'static str,
+        /// Width from the header.
+        width: u32,
+        /// Height from the header.
+        height: u32,
+        /// `width * height`.
+        pixels: u64,
+        /// The limit.
+        limit: u64,
     },
     /// The file is empty.
     #[error("{}: image file is empty (0 bytes)", path.display())]

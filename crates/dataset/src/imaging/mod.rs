@@ -25,6 +25,18 @@
 //! lossless JPEGs are rejected (as Pillow rejects them); EXIF orientation and
 //! ICC profiles are ignored, as Pillow's `Image.open` ignores them.
 //!
+//! Hostile inputs are bounded ([`ReadLimits`], [`DecodeBudget`]): only regular
+//! files are read, opened non-blocking and checked on the open handle (a FIFO
+//! or device is [`Error::NotRegularFile`]); files over
+//! [`ReadLimits::max_file_bytes`] (256 MiB) are refused before any byte is read
+//! ([`Error::FileTooLarge`]); every format's header size is checked against
+//! Pillow's decompression-bomb limit before pixels are allocated
+//! ([`Error::TooManyPixels`], 178,956,970 pixels), and images over Pillow's
+//! warning size (89,478,485) are decoded and recorded as [`DecodeWarning`]s
+//! ([`Preprocessor::take_warnings`]); decode memory is reserved from a budget
+//! shared by all threads (512 MiB by default), so that several huge images are
+//! decoded one after another rather than all at once.
+//!
 //! ```
 //! use imagenetx_dataset::imaging::{PreprocessConfig, Preprocessor, RgbImage};
 //!
@@ -43,6 +55,7 @@ mod config;
 mod decode;
 mod error;
 mod geometry;
+mod limits;
 mod pipeline;
 mod resample;
 
@@ -53,5 +66,9 @@ pub use config::{
 pub use decode::{JpegDecoder, MAX_PIXELS, RgbImage, SniffedFormat, sniff_format};
 pub use error::{Error, Result};
 pub use geometry::{CropSpan, center_crop_span, resized_size};
-pub use pipeline::Preprocessor;
+pub use limits::{
+    BudgetPermit, DEFAULT_DECODE_BUDGET, DEFAULT_MAX_FILE_BYTES, DecodeBudget, DecodeWarning,
+    REFUSE_PIXELS, ReadLimits, WARN_PIXELS,
+};
+pub use pipeline::{Preprocessor, RETAIN_MAX_BYTES};
 pub use resample::Coefficients;

@@ -1,12 +1,14 @@
 //! [`Preprocessor`]: decode, resize, crop and normalise one image at a time,
 //! reusing buffers and resampling coefficients between images.
 
+use std::io::Read;
 use std::path::Path;
 
 use super::config::{ChannelOrder, Layout, PixelScale, PreprocessConfig};
 use super::decode::{JpegDecoder, RgbImage, SniffedFormat, decode_other, sniff_format};
 use super::error::{Error, Result};
 use super::geometry::{center_crop_span, resized_size};
+use super::limits::{DecodeBudget, DecodeWarning, Gate, ReadLimits};
 use super::resample::{Coefficients, Scratch, View, resample_window};
 
 /// Turns image files into model inputs according to a [`PreprocessConfig`].
@@ -15,9 +17,23 @@ use super::resample::{Coefficients, Scratch, View, resample_window};
 /// decompressor, scratch buffers and the coefficients of the last resize, so
 /// a stream of same-sized images allocates nothing per image beyond what the
 /// decoders allocate internally.
+///
+/// Every file read is bounded by its [`ReadLimits`]: only regular files are read
+/// (opened non-blocking, checked on the open handle), files over
+/// [`ReadLimits::max_file_bytes`] are refused before reading, images over
+/// [`ReadLimits::max_pixels`] (any format) are refused from their header, and
+/// images over [`ReadLimits::warn_pixels`] are decoded and recorded as
+/// [`DecodeWarning`]s ([`Preprocessor::take_warnings`]). Decode memory is
+/// reserved from a [`DecodeBudget`] shared by all preprocessors
+/// ([`DecodeBudget::global`] unless [`Preprocessor::with_budget`] gives
+/// another) before it is allocated, and released when the image is done;
+/// buffers over [`RETAIN_MAX_BYTES`] are not kept for the next image.
 #[derive(Debug)]
 pub struct Preprocessor {
     config: PreprocessConfig,
+    limits: ReadLimits,
+    budget: DecodeBudget,
+    warnings: Vec<DecodeWarning>,
     jpeg: JpegDecoder,
     decoded: RgbImage,
     cropped: RgbImage,
@@ -28,13 +44,27 @@ pub struct Preprocessor {
     lut: [[f32; 256]; 3],
 }
 
+/// Buffers a [`Preprocessor`] keeps between images are dropped after an image
+/// that made them larger than this (64 MiB), so one huge image does not pin its
+/// memory for the rest of the run.
+pub const RETAIN_MAX_BYTES: usize = 64 << 20;
+
 impl Preprocessor {
-    /// Validates `config` and prepares a preprocessor for it.
+    /// Validates `config` and prepares a preprocessor for it, with the default
+    /// [`ReadLimits`] and the [`DecodeBudget::global`] budget.
     pub fn new(config: PreprocessConfig) -> Result<Self> {
+        Self::with_limits(config, ReadLimits::default())
+    }
+
+    /// [`Preprocessor::new`] with other [`ReadLimits`].
+    pub fn with_limits(config: PreprocessConfig, limits: ReadLimits) -> Result<Self> {
         config.validate()?;
         let lut = normalisation_table(&config);
         Ok(Self {
             config,
+            limits,
+            budget: DecodeBudget::global().clone(),
+            warnings: Vec::new(),
             jpeg: JpegDecoder::new()?,
             decoded: RgbImage::default(),
             cropped: RgbImage::default(),
@@ -45,9 +75,50 @@ impl Preprocessor {
         })
     }
 
+    /// Uses `budget` (shared with whichever preprocessors hold a clone of it)
+    /// instead of [`DecodeBudget::global`].
+    #[must_use]
+    pub fn with_budget(mut self, budget: DecodeBudget) -> Self {
+        self.budget = budget;
+        self
+    }
+
     /// The configuration in use.
     pub fn config(&self) -> &PreprocessConfig {
         &self.config
+    }
+
+    /// The read limits in use.
+    pub fn limits(&self) -> &ReadLimits {
+        &self.limits
+    }
+
+    /// The warnings recorded since the last call (images decoded although over
+    /// [`ReadLimits::warn_pixels`], as Pillow's `DecompressionBombWarning`),
+    /// oldest first; the list is emptied.
+    pub fn take_warnings(&mut self) -> Vec<DecodeWarning> {
+        std::mem::take(&mut self.warnings)
+    }
+
+    fn gate(&self) -> Gate {
+        Gate::new(self.limits, Some(self.budget.clone()))
+    }
+
+    /// Keeps the gate's warnings; the gate's reservation is released when it
+    /// is dropped.
+    fn finish(&mut self, gate: Gate) {
+        self.warnings.extend(gate.warnings);
+    }
+
+    /// Drops kept buffers that one large image made larger than
+    /// [`RETAIN_MAX_BYTES`].
+    fn trim(&mut self) {
+        if self.decoded.capacity() > RETAIN_MAX_BYTES {
+            self.decoded = RgbImage::default();
+            self.scratch = Default::default();
+            self.horiz = None;
+            self.vert = None;
+        }
     }
 
     /// Number of `f32` one image fills: `3 * crop_height * crop_width`.
@@ -57,18 +128,27 @@ impl Preprocessor {
 
     /// Reads and decodes a file to RGB, like Pillow's
     /// `Image.open(path).convert("RGB")`.
+    ///
+    /// The budget reservation ends when this returns: the caller holds the
+    /// image outside the budget.
     pub fn decode_file(&mut self, path: &Path) -> Result<RgbImage> {
-        let bytes = read_file(path)?;
-        let mut out = RgbImage::default();
-        decode_into(&mut self.jpeg, &bytes, path, &mut out)?;
-        Ok(out)
+        let mut gate = self.gate();
+        let result = read_file(path, &mut gate).and_then(|bytes| {
+            let mut out = RgbImage::default();
+            decode_into(&mut self.jpeg, &bytes, path, &mut out, &mut gate)?;
+            Ok(out)
+        });
+        self.finish(gate);
+        result
     }
 
     /// Decodes in-memory bytes to RGB; `path` only names them in errors.
     pub fn decode_bytes(&mut self, bytes: &[u8], path: &Path) -> Result<RgbImage> {
+        let mut gate = self.gate();
         let mut out = RgbImage::default();
-        decode_into(&mut self.jpeg, bytes, path, &mut out)?;
-        Ok(out)
+        let result = decode_into(&mut self.jpeg, bytes, path, &mut out, &mut gate);
+        self.finish(gate);
+        result.map(|()| out)
     }
 
     /// Resizes and centre-crops a decoded image: the uint8 RGB crop that the
@@ -88,18 +168,25 @@ impl Preprocessor {
 
     /// Decodes a file and returns its uint8 RGB crop.
     pub fn crop_file(&mut self, path: &Path) -> Result<RgbImage> {
-        let bytes = read_file(path)?;
-        decode_into(&mut self.jpeg, &bytes, path, &mut self.decoded)?;
-        let mut out = RgbImage::default();
-        resize_crop_into(
-            &self.config,
-            &self.decoded,
-            &mut out,
-            &mut self.horiz,
-            &mut self.vert,
-            &mut self.scratch,
-        );
-        Ok(out)
+        let mut gate = self.gate();
+        let result = read_file(path, &mut gate).and_then(|bytes| {
+            decode_into(&mut self.jpeg, &bytes, path, &mut self.decoded, &mut gate)
+        });
+        let result = result.map(|()| {
+            let mut out = RgbImage::default();
+            resize_crop_into(
+                &self.config,
+                &self.decoded,
+                &mut out,
+                &mut self.horiz,
+                &mut self.vert,
+                &mut self.scratch,
+            );
+            out
+        });
+        self.trim();
+        self.finish(gate);
+        result
     }
 
     /// Writes the normalised tensor of a crop (as returned by
@@ -158,13 +245,25 @@ impl Preprocessor {
     /// (one image's slot of a batch buffer; [`Preprocessor::tensor_len`]
     /// values).
     pub fn preprocess_file(&mut self, path: &Path, out: &mut [f32]) -> Result<()> {
-        let bytes = read_file(path)?;
-        self.preprocess_bytes(&bytes, path, out)
+        self.check_output(out)?;
+        let mut gate = self.gate();
+        let result = read_file(path, &mut gate)
+            .and_then(|bytes| self.preprocess_gated(&bytes, path, out, &mut gate));
+        self.finish(gate);
+        result
     }
 
     /// [`Preprocessor::preprocess_file`] on bytes already in memory; `path`
     /// only names them in errors.
     pub fn preprocess_bytes(&mut self, bytes: &[u8], path: &Path, out: &mut [f32]) -> Result<()> {
+        self.check_output(out)?;
+        let mut gate = self.gate();
+        let result = self.preprocess_gated(bytes, path, out, &mut gate);
+        self.finish(gate);
+        result
+    }
+
+    fn check_output(&self, out: &[f32]) -> Result<()> {
         if out.len() != self.tensor_len() {
             return Err(Error::OutputLength {
                 expected: self.tensor_len(),
@@ -173,7 +272,21 @@ impl Preprocessor {
                 width: self.config.crop_width,
             });
         }
-        decode_into(&mut self.jpeg, bytes, path, &mut self.decoded)?;
+        Ok(())
+    }
+
+    fn preprocess_gated(
+        &mut self,
+        bytes: &[u8],
+        path: &Path,
+        out: &mut [f32],
+        gate: &mut Gate,
+    ) -> Result<()> {
+        let decoded = decode_into(&mut self.jpeg, bytes, path, &mut self.decoded, gate);
+        if let Err(e) = decoded {
+            self.trim();
+            return Err(e);
+        }
         let mut cropped = std::mem::take(&mut self.cropped);
         resize_crop_into(
             &self.config,
@@ -185,15 +298,70 @@ impl Preprocessor {
         );
         let result = self.write_tensor(&cropped, out);
         self.cropped = cropped;
+        self.trim();
         result
     }
 }
 
-fn read_file(path: &Path) -> Result<Vec<u8>> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Read {
+/// Opens `path` for reading without blocking: `O_NONBLOCK`, so that a FIFO
+/// put in place of a file does not wait for a writer.
+#[cfg(unix)]
+fn open_nonblocking(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_nonblocking(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::File::open(path)
+}
+
+/// Reads a whole image file, bounded: only a regular file (checked on the
+/// open handle), at most `max_file_bytes` (checked before reading, and again
+/// while reading a file that grows). The file's bytes are reserved in the
+/// gate's budget before they are allocated.
+pub(crate) fn read_file(path: &Path, gate: &mut Gate) -> Result<Vec<u8>> {
+    let read_error = |error| Error::Read {
         path: path.to_owned(),
-        source,
-    })?;
+        error,
+    };
+    let file = open_nonblocking(path).map_err(read_error)?;
+    let meta = file.metadata().map_err(read_error)?;
+    if !meta.is_file() {
+        return Err(Error::NotRegularFile {
+            path: path.to_owned(),
+            kind: crate::images::file_kind(&meta.file_type()),
+        });
+    }
+    let limit = gate.limits.max_file_bytes;
+    let too_large = |size| Error::FileTooLarge {
+        path: path.to_owned(),
+        size,
+        limit,
+    };
+    if meta.len() > limit {
+        return Err(too_large(meta.len()));
+    }
+    if meta.len() == 0 {
+        return Err(Error::Empty {
+            path: path.to_owned(),
+        });
+    }
+    gate.hold_file(meta.len());
+    let mut bytes = Vec::new();
+    bytes
+        .try_reserve_exact(usize::try_from(meta.len()).unwrap_or(usize::MAX))
+        .map_err(|e| read_error(std::io::Error::new(std::io::ErrorKind::OutOfMemory, e)))?;
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    let read = bytes.len() as u64;
+    if read > limit {
+        return Err(too_large(read));
+    }
     if bytes.is_empty() {
         return Err(Error::Empty {
             path: path.to_owned(),
@@ -207,6 +375,7 @@ fn decode_into(
     bytes: &[u8],
     path: &Path,
     out: &mut RgbImage,
+    gate: &mut Gate,
 ) -> Result<()> {
     if bytes.is_empty() {
         return Err(Error::Empty {
@@ -214,8 +383,8 @@ fn decode_into(
         });
     }
     match sniff_format(bytes) {
-        Some(SniffedFormat::Jpeg) => jpeg.decode(bytes, path, out),
-        Some(SniffedFormat::Other(format)) => decode_other(bytes, format, path, out),
+        Some(SniffedFormat::Jpeg) => jpeg.decode_gated(bytes, path, out, gate),
+        Some(SniffedFormat::Other(format)) => decode_other(bytes, format, path, out, gate),
         None => Err(Error::UnsupportedFormat {
             path: path.to_owned(),
             magic: bytes
@@ -331,6 +500,36 @@ mod tests {
     fn preprocessor_moves_to_worker_threads() {
         fn assert_send<T: Send>() {}
         assert_send::<Preprocessor>();
+    }
+
+    #[test]
+    fn a_huge_decoded_buffer_is_not_kept_for_the_next_image() {
+        let mut pre = Preprocessor::new(PreprocessConfig::torchvision())
+            .expect("valid")
+            .with_budget(DecodeBudget::new(1 << 30));
+        // As if a huge image had just been decoded (zeroed pages cost nothing).
+        let (w, h) = (8192u32, 4096u32);
+        pre.decoded =
+            RgbImage::from_raw(w, h, vec![0; 3 * w as usize * h as usize]).expect("sized");
+        assert!(pre.decoded.capacity() > RETAIN_MAX_BYTES);
+        let pixels = vec![90u8; 32 * 32 * 3];
+        let jpeg = turbojpeg::compress(
+            turbojpeg::Image {
+                pixels: pixels.as_slice(),
+                width: 32,
+                pitch: 32 * 3,
+                height: 32,
+                format: turbojpeg::PixelFormat::RGB,
+            },
+            90,
+            turbojpeg::Subsamp::Sub2x2,
+        )
+        .expect("encode");
+        let mut out = vec![0f32; pre.tensor_len()];
+        pre.preprocess_bytes(&jpeg, Path::new("small.JPEG"), &mut out)
+            .expect("decodes");
+        assert!(pre.decoded.capacity() <= RETAIN_MAX_BYTES);
+        assert_eq!(pre.budget.in_use(), 0, "released after the image");
     }
 
     #[test]
