@@ -1,8 +1,10 @@
-//! Interruptions as they happen: the real `imagenetx evaluate` binary is killed with SIGKILL
+//! Faults as they happen, on the real `imagenetx evaluate` binary: it is killed with SIGKILL
 //! at each point of its output writing and at random moments, stopped with SIGTERM and SIGINT,
 //! run out of disk space on a small tmpfs, raced by a second run on the same output, and
-//! resumed after its image folder or its journal changed. Every resumed run must end with a
-//! predictions CSV byte-identical to an uninterrupted run's.
+//! resumed after its image folder or its journal changed; every resumed run must end with a
+//! predictions CSV byte-identical to an uninterrupted run's. And it is fed a folder of hostile
+//! entries (a FIFO, a link to /dev/zero, a sparse 4 GiB file, a PNG bomb, names that are not
+//! UTF-8), which must be listed and skipped, never hang or exhaust memory.
 //!
 //! Needs ONNX Runtime (`just setup-ort`). Runs use the tiny fixture model on copies of the
 //! fixture photos, with a small checkpoint cadence.
@@ -500,4 +502,122 @@ fn unwritable_outputs_fail_before_any_image_is_read() {
     std::fs::write(tmp.path().join(".other.csv.Ab12Cd.tmp"), "partial").expect("write");
     ok(&run(&images, &out, &[]));
     assert_eq!(temporaries(tmp.path()), [".other.csv.Ab12Cd.tmp"]);
+}
+
+#[test]
+fn a_hostile_folder_is_listed_and_skipped_and_odd_names_are_kept() {
+    use std::os::unix::ffi::OsStrExt;
+    runtime_present();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let images = image_folder(tmp.path(), 2);
+    // Two names that differ only in a byte that is not UTF-8, and one with a backslash.
+    let photo = root().join("fixtures/photos/coffee.png");
+    for name in [&b"odd_\xff.png"[..], b"odd_\xfe.png", b"back\\slash.png"] {
+        let name = std::ffi::OsStr::from_bytes(name);
+        std::fs::copy(&photo, images.join(name)).expect("copy");
+    }
+    // Hostile entries.
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        images.join("fifo.JPEG"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .expect("mkfifo");
+    std::os::unix::fs::symlink("/dev/zero", images.join("zero.JPEG")).expect("symlink");
+    let sparse = std::fs::File::create(images.join("sparse.JPEG")).expect("create");
+    sparse.set_len(4 << 30).expect("sparse 4 GiB");
+    // A 1-bit PNG of 23000 x 23000 (Pillow refuses over 178,956,970 pixels): header only.
+    std::fs::write(images.join("bomb.png"), png_header(23_000, 23_000)).expect("bomb");
+
+    let out = tmp.path().join("h.csv");
+    let started = Instant::now();
+    let output = command(&images, &out, &[])
+        .arg("--threads")
+        .arg("2")
+        .output()
+        .expect("run");
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
+    for (name, reason) in [
+        ("fifo.JPEG", "FIFO"),
+        ("zero.JPEG", "character device"),
+        ("sparse.JPEG", "--max-file-size"),
+        ("bomb.png", "178956970"),
+    ] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.starts_with("skipped ") && l.contains(name) && l.contains(reason)),
+            "{name} not skipped with {reason:?}:\n{stderr}"
+        );
+    }
+    let csv = std::fs::read_to_string(&out).expect("CSV");
+    let names: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "back\\\\slash.png",
+            "img_0000.png",
+            "img_0001.png",
+            "odd_\\xfe.png",
+            "odd_\\xff.png"
+        ],
+        "{csv}"
+    );
+    let record = record(&out);
+    assert_eq!(record["counts"]["skipped"], 4);
+    assert_eq!(record["state"], "complete");
+    // The escaped names read back to the real files.
+    for name in &names {
+        let real = imagenetx_dataset::unescape_file_name(name).expect("reversible");
+        assert!(images.join(real).is_file(), "{name}");
+    }
+}
+
+/// A PNG bomb: the header of a 1-bit grey image of `w` x `h`, a token IDAT and IEND. Its size
+/// must be refused before any pixel is decoded.
+fn png_header(w: u32, h: u32) -> Vec<u8> {
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&w.to_be_bytes());
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[1, 0, 0, 0, 0]);
+    for (kind, data) in [
+        (&b"IHDR"[..], &ihdr[..]),
+        (b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]),
+        (b"IEND", &[]),
+    ] {
+        png.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut chunk = kind.to_vec();
+        chunk.extend_from_slice(data);
+        png.extend_from_slice(&chunk);
+        png.extend_from_slice(&crc32(&chunk).to_be_bytes());
+    }
+    png
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
 }
