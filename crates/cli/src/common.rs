@@ -14,8 +14,10 @@ use imagenetx_factors::{AnalysisOptions, ErrorType};
 /// Where the annotations are and which of them to use.
 #[derive(Debug, Clone, clap::Args)]
 pub struct AnnotationArgs {
-    /// Folder with the ImageNet-X annotation files [default: $IMAGENETX_ANNOTATIONS, else the
-    /// folder `just setup` fills].
+    /// Folder with the ImageNet-X annotation files [default: $IMAGENETX_ANNOTATIONS, else
+    /// $IMAGENETX_CACHE/annotations (the `just` recipes set it to the checkout's .cache, which
+    /// `just setup` fills), else the .cache/annotations of the checkout the binary runs from,
+    /// else $XDG_CACHE_HOME/imagenetx/annotations or ~/.cache/imagenetx/annotations].
     #[arg(long, value_name = "DIR")]
     pub annotations: Option<PathBuf>,
     /// Which annotated images: the validation set or the annotated training subset.

@@ -84,5 +84,13 @@ fn init_tracing(level: Option<&str>) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(log_colours())
         .init();
+}
+
+/// Colours in the log only on a terminal, and never with `NO_COLOR` set to anything
+/// non-empty (<https://no-color.org>): a log written to a file or a CI job stays plain text.
+fn log_colours() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }

@@ -289,3 +289,87 @@ fn missing_runtime_path_is_a_clear_error() {
         text(&out.stderr)
     );
 }
+
+mod parity_util;
+
+/// Builds, with the reference venv's `onnx` package, a one-node model that parses as ONNX
+/// but that ONNX Runtime cannot run, into `dir`: `kind` is `domain` (an operator of a
+/// made-up domain), `op` (an unknown operator of the standard domain), `ir99` (IR version 99)
+/// or `opset99` (standard opset 99).
+fn unsupported_model(dir: &Path, kind: &str) -> PathBuf {
+    const SCRIPT: &str = r#"
+import sys
+import onnx
+from onnx import TensorProto, helper
+kind, out = sys.argv[1], sys.argv[2]
+domain = "com.example.madeup" if kind == "domain" else ""
+op = "Identity" if kind in ("ir99", "opset99") else "Frobnicate"
+opsets = [helper.make_opsetid("", 99 if kind == "opset99" else 13)]
+if domain:
+    opsets.append(helper.make_opsetid(domain, 1))
+graph = helper.make_graph(
+    [helper.make_node(op, ["x"], ["y"], domain=domain)],
+    "g",
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 224, 224])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 1000])],
+)
+model = helper.make_model(graph, opset_imports=opsets)
+model.ir_version = 99 if kind == "ir99" else 8
+onnx.save(model, out)
+"#;
+    let path = dir.join(format!("unsupported_{kind}.onnx"));
+    let out = Command::new(parity_util::venv_python())
+        .arg("-c")
+        .arg(SCRIPT)
+        .arg(kind)
+        .arg(&path)
+        .output()
+        .expect("run the venv's python");
+    assert!(
+        out.status.success(),
+        "building {kind} model: {}",
+        text(&out.stderr)
+    );
+    path
+}
+
+/// A valid ONNX file the runtime cannot run says what it lacks (ONNX Runtime's own message
+/// kept), not that the file is not an ONNX model.
+#[test]
+fn unsupported_models_say_what_is_unsupported() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cases = [
+        (
+            "domain",
+            "operator `Frobnicate` of domain `com.example.madeup` is not available",
+        ),
+        (
+            "op",
+            "operator `Frobnicate` (opset 13) is not available in this ONNX Runtime",
+        ),
+        (
+            "ir99",
+            "the model's IR version 99 is not supported by this ONNX Runtime",
+        ),
+        (
+            "opset99",
+            "the model's opset 99 is not supported by this ONNX Runtime",
+        ),
+    ];
+    for (kind, needle) in cases {
+        let model = unsupported_model(dir.path(), kind);
+        let out = inspect(&[model.to_str().expect("utf-8"), "--ep", "cpu"]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{kind}: {stderr}");
+        assert!(stderr.contains(needle), "{kind}: {stderr}");
+        assert!(stderr.contains("ONNX Runtime says:"), "{kind}: {stderr}");
+        assert!(
+            !stderr.contains("expected an ONNX model file"),
+            "{kind}: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("unsupported_{kind}.onnx")),
+            "{kind}: the error should name the file: {stderr}"
+        );
+    }
+}

@@ -309,8 +309,9 @@ impl AnnotationDir {
     }
 
     /// Finds the annotations: `explicit` (`--annotations`), else `$IMAGENETX_ANNOTATIONS`,
-    /// else `$IMAGENETX_CACHE/annotations`, else the `.cache/annotations` folder of the
-    /// source checkout this binary was built from (what `just setup` fills), else
+    /// else `$IMAGENETX_CACHE/annotations` (the `just` recipes set it to the checkout's
+    /// `.cache`, what `just setup` fills), else the `.cache/annotations` folder of the source
+    /// checkout the binary runs from (found from the executable's location at run time), else
     /// `$XDG_CACHE_HOME/imagenetx/annotations` or `~/.cache/imagenetx/annotations`.
     pub fn discover(explicit: Option<&Path>) -> Result<Self> {
         if let Some(path) = explicit {
@@ -415,20 +416,25 @@ a folder holding them (e.g. the imagenet_x/annotations folder of that wheel).";
 
 fn default_locations() -> Vec<PathBuf> {
     let mut places = Vec::new();
-    if let Some(cache) = std::env::var_os("IMAGENETX_CACHE") {
+    if let Some(cache) = std::env::var_os("IMAGENETX_CACHE").filter(|v| !v.is_empty()) {
         places.push(PathBuf::from(cache).join("annotations"));
     }
-    places.push(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../.cache/annotations")
-            .components()
-            .collect(),
-    );
-    if let Some(xdg) = std::env::var_os("XDG_CACHE_HOME") {
+    // A binary under <checkout>/target/<profile>/ runs from a checkout: found at run time from
+    // the executable's location, so no path of the build machine is compiled in.
+    if let Some(checkout) = std::env::current_exe().ok().and_then(|exe| {
+        exe.ancestors()
+            .skip(1)
+            .find(|dir| dir.join("Cargo.toml").is_file() && dir.join("crates/dataset").is_dir())
+            .map(Path::to_path_buf)
+    }) {
+        places.push(checkout.join(".cache/annotations"));
+    }
+    if let Some(xdg) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
         places.push(PathBuf::from(xdg).join("imagenetx/annotations"));
-    } else if let Some(home) = std::env::var_os("HOME") {
+    } else if let Some(home) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
         places.push(PathBuf::from(home).join(".cache/imagenetx/annotations"));
     }
+    places.dedup();
     places
 }
 

@@ -1,10 +1,14 @@
 //! Prediction files in the paper toolkit's CSV format:
 //! `file_name,predicted_class,predicted_probability`, extra columns allowed.
 
+use std::collections::HashSet;
+use std::fs::File;
+use std::hash::BuildHasherDefault;
 use std::path::{Path, PathBuf};
 
 use imagenetx_factors::Prediction;
 use rustc_hash::FxHashMap;
+use xxhash_rust::xxh3::xxh3_64;
 
 use crate::annotations::{AnnotatedSet, val_index_bytes};
 use crate::labels::N_CLASSES;
@@ -94,8 +98,9 @@ pub struct AlignedPredictions {
 /// missing column, a repeated `file_name`, a class outside 0..999, a probability that is not
 /// a number in [0, 1]. With `strict`, annotated images without a prediction are an error too.
 ///
-/// The same as [`parse_predictions`] then [`ParsedPredictions::align`]; parsing needs no
-/// annotations, so a caller may parse while the annotations load.
+/// The file is read row by row: a row for an annotated image fills its slot, a row for any
+/// other image is counted and dropped, so memory does not grow with the rows of unannotated
+/// images. The same as [`parse_predictions`] then [`ParsedPredictions::align`].
 pub fn read_predictions(
     path: &Path,
     set: &AnnotatedSet,
@@ -104,143 +109,213 @@ pub fn read_predictions(
     parse_predictions(path)?.align(set, strict)
 }
 
+/// Rows [`parse_predictions`] reads ahead, before the annotated set is known (about 40 bytes
+/// each): all of a 50,000-row validation file, a bounded start of a larger one.
+pub const PARSE_AHEAD_ROWS: usize = 1 << 17;
+
+/// Largest validation number whose first line is kept in a table rather than hashed.
+const VAL_TABLE: u32 = 1 << 20;
+
 /// How a row names its image: by validation number (`ILSVRC2012_val_00000001.JPEG` → 0, the
 /// common case, looked up without hashing) or by name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum RowImage {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RowImage<'a> {
     Val(u32),
-    Name(Box<str>),
+    Name(&'a str),
 }
 
-impl RowImage {
+impl RowImage<'_> {
     /// The file name as written in the file.
     fn name(&self) -> String {
         match self {
             RowImage::Val(v) => crate::annotations::val_file_name(*v as usize),
-            RowImage::Name(name) => name.to_string(),
+            RowImage::Name(name) => (*name).to_string(),
         }
     }
 }
 
+/// A row read ahead of the annotated set (see [`PARSE_AHEAD_ROWS`]).
 #[derive(Debug, Clone, PartialEq)]
-struct Row {
-    image: RowImage,
+enum AheadImage {
+    Val(u32),
+    Name(Box<str>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct AheadRow {
+    image: AheadImage,
     line: u32,
     prediction: Prediction,
 }
 
-/// The rows of a predictions CSV, checked field by field but not yet matched with the
-/// annotated images (see [`ParsedPredictions::align`]).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ParsedPredictions {
-    path: PathBuf,
-    rows: Vec<Row>,
+/// A `u64` that is already a hash, used as its own hash.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl std::hash::Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
 }
 
-/// Reads and checks a predictions CSV: errors, each naming `file:line`, for a missing column,
-/// a row of another width, a name that is not UTF-8, a class outside 0..999 and a probability
-/// that is not a number in [0, 1].
-pub fn parse_predictions(path: &Path) -> Result<ParsedPredictions> {
-    // Prediction files are small (1.1 MB for 50,000 rows): read at once, parsed from memory.
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(bytes.as_slice());
-    let header = reader
-        .byte_headers()
-        .map_err(|e| Error::parse(path, 1, format!("unreadable CSV header: {e}")))?
-        .clone();
-    let column = |name: &str| {
-        header.iter().position(|h| h == name.as_bytes()).ok_or_else(|| {
-            Error::parse(
-                path,
-                1,
-                format!(
-                    "missing column {name:?}: expected a header with file_name,predicted_class,predicted_probability, got {}",
-                    header
-                        .iter()
-                        .map(String::from_utf8_lossy)
-                        .collect::<Vec<_>>()
-                        .join(",")
-                ),
-            )
-        })
-    };
-    let (c_name, c_class, c_prob) = (
-        column("file_name")?,
-        column("predicted_class")?,
-        column("predicted_probability")?,
-    );
-    let width = header.len();
+/// The row-by-row reader of a predictions CSV: checks each row's fields and that no image
+/// has two rows.
+struct RowReader {
+    path: PathBuf,
+    csv: csv::Reader<File>,
+    record: csv::ByteRecord,
+    c_name: usize,
+    c_class: usize,
+    c_prob: usize,
+    width: usize,
+    rows: usize,
+    /// First line of each validation number below [`VAL_TABLE`] (0: not seen yet).
+    first_val: Vec<u32>,
+    /// 64-bit hashes of the other names seen: 9 bytes a name or so (about 150 MB for 12
+    /// million names) instead of the names. A hash seen twice is confirmed against the file
+    /// itself ([`first_line_of`]) before it is reported, so a hash collision costs a re-read,
+    /// never a wrong error.
+    seen: HashSet<u64, BuildHasherDefault<Prehashed>>,
+    /// The file's size in bytes.
+    size: u64,
+}
 
-    let mut rows = Vec::with_capacity(bytes.iter().filter(|b| **b == b'\n').count());
-    // First line of each image, to report a repeated one where it repeats (in file order,
-    // before any later error). Validation numbers below 2^20 in a table, others hashed.
-    let mut first_val: Vec<u32> = Vec::new();
-    let mut first_other: FxHashMap<RowImage, u32> = FxHashMap::default();
-    let mut record = csv::ByteRecord::new();
-    loop {
-        match reader.read_byte_record(&mut record) {
+/// Most names [`RowReader::reserve_for_rest`] makes room for at once (about 1.2 GB).
+const MAX_RESERVE: u64 = 1 << 27;
+
+/// The CSV settings of every read of a predictions file.
+fn csv_reader(file: File) -> csv::Reader<File> {
+    csv::ReaderBuilder::new()
+        .flexible(true)
+        .buffer_capacity(1 << 16)
+        .from_reader(file)
+}
+
+impl RowReader {
+    fn open(path: &Path) -> Result<RowReader> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        let mut csv = csv_reader(file);
+        let header = csv
+            .byte_headers()
+            .map_err(|e| Error::parse(path, 1, format!("unreadable CSV header: {e}")))?
+            .clone();
+        let column = |name: &str| {
+            header.iter().position(|h| h == name.as_bytes()).ok_or_else(|| {
+                Error::parse(
+                    path,
+                    1,
+                    format!(
+                        "missing column {name:?}: expected a header with file_name,predicted_class,predicted_probability, got {}",
+                        header
+                            .iter()
+                            .map(String::from_utf8_lossy)
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    ),
+                )
+            })
+        };
+        Ok(RowReader {
+            c_name: column("file_name")?,
+            c_class: column("predicted_class")?,
+            c_prob: column("predicted_probability")?,
+            width: header.len(),
+            path: path.to_path_buf(),
+            csv,
+            record: csv::ByteRecord::new(),
+            rows: 0,
+            first_val: Vec::new(),
+            seen: HashSet::default(),
+            size,
+        })
+    }
+
+    /// The next row, checked (`None` at the end of the file). The image borrows from the
+    /// reader: a caller keeps what it needs before asking for the next row.
+    fn next_row(&mut self) -> Result<Option<(RowImage<'_>, u32, Prediction)>> {
+        let path = self.path.as_path();
+        match self.csv.read_byte_record(&mut self.record) {
             Ok(true) => {}
-            Ok(false) => break,
+            Ok(false) => return Ok(None),
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
+                let line = e
+                    .position()
+                    .map_or_else(|| self.csv.position().line(), |p| p.line());
                 return Err(Error::parse(path, line, format!("malformed CSV: {e}")));
             }
         }
+        let record = &self.record;
         let line = record.position().map_or(0, |p| p.line());
-        if record.len() != width {
+        if record.len() != self.width {
             return Err(Error::parse(
                 path,
                 line,
-                format!("expected {width} fields, found {}", record.len()),
+                format!("expected {} fields, found {}", self.width, record.len()),
             ));
         }
-        let name = &record[c_name];
+        let name = &record[self.c_name];
         // ImageNet validation names (nearly every row) become numbers; others stay names.
         let image = match val_index_bytes(name).and_then(|v| u32::try_from(v).ok()) {
             Some(v) => RowImage::Val(v),
             None => RowImage::Name(
                 std::str::from_utf8(name)
-                    .map_err(|_| Error::parse(path, line, "file_name is not valid UTF-8"))?
-                    .into(),
+                    .map_err(|_| Error::parse(path, line, "file_name is not valid UTF-8"))?,
             ),
         };
-        let class = parse_class(&record[c_class]).ok_or_else(|| {
+        let class = parse_class(&record[self.c_class]).ok_or_else(|| {
             Error::parse(
                 path,
                 line,
                 format!(
                     "predicted_class {:?} is not a class in 0..{}",
-                    String::from_utf8_lossy(&record[c_class]),
+                    String::from_utf8_lossy(&record[self.c_class]),
                     N_CLASSES - 1
                 ),
             )
         })?;
-        let probability = parse_probability(&record[c_prob]).ok_or_else(|| {
+        let probability = parse_probability(&record[self.c_prob]).ok_or_else(|| {
             Error::parse(
                 path,
                 line,
                 format!(
                     "predicted_probability {:?} is not a number in [0, 1]",
-                    String::from_utf8_lossy(&record[c_prob])
+                    String::from_utf8_lossy(&record[self.c_prob])
                 ),
             )
         })?;
         let line32 = u32::try_from(line).unwrap_or(u32::MAX);
+        // The first line of an image seen before, to report a repeat where it repeats (in
+        // file order, before any later error).
         let first = match image {
-            RowImage::Val(v) if v < 1 << 20 => {
+            RowImage::Val(v) if v < VAL_TABLE => {
                 let v = v as usize;
-                if v >= first_val.len() {
-                    first_val.resize(v + 1, 0);
+                if v >= self.first_val.len() {
+                    self.first_val.resize(v + 1, 0);
                 }
-                let first = first_val[v];
+                let first = self.first_val[v];
                 if first == 0 {
-                    first_val[v] = line32;
+                    self.first_val[v] = line32;
                 }
-                (first != 0).then_some(first)
+                (first != 0).then_some(u64::from(first))
             }
-            _ => first_other.insert(image.clone(), line32),
+            _ => {
+                if self.seen.insert(xxh3_64(name)) {
+                    None
+                } else {
+                    first_line_of(path, self.c_name, name, line)?
+                }
+            }
         };
         if let Some(first) = first {
             return Err(Error::parse(
@@ -252,61 +327,169 @@ pub fn parse_predictions(path: &Path) -> Result<ParsedPredictions> {
                 ),
             ));
         }
-        rows.push(Row {
+        self.rows += 1;
+        Ok(Some((image, line32, Prediction { class, probability })))
+    }
+}
+
+impl RowReader {
+    /// Makes room in the set of name hashes for the names the rest of the file will likely
+    /// bring, estimated from the `rows` read so far (`names` of them hashed): grown once to
+    /// its size, the set never holds its old and new storage at once (1.5 times its size,
+    /// 75 MB more at 12 million names). An estimate that is off only means growing as usual.
+    fn reserve_for_rest(&mut self, rows: u64, names: u64) {
+        let read = self.csv.position().byte();
+        if rows == 0 || names == 0 || read == 0 || read >= self.size {
+            return;
+        }
+        let rest_rows = u128::from(self.size - read) * u128::from(rows) / u128::from(read);
+        let rest_names = rest_rows * u128::from(names) / u128::from(rows);
+        let additional = u64::try_from(rest_names)
+            .unwrap_or(u64::MAX)
+            .min(MAX_RESERVE);
+        if let Ok(additional) = usize::try_from(additional) {
+            // Failing to reserve is no error: the set grows as it needs.
+            let _ = self.seen.try_reserve(additional);
+        }
+    }
+}
+
+/// The first line before `before` whose `file_name` is `name`, read afresh from the file
+/// (its rows up to there were already checked). Called only when a name's hash was seen
+/// before: rarely, and once per file at most unless hashes collide.
+fn first_line_of(path: &Path, c_name: usize, name: &[u8], before: u64) -> Result<Option<u64>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut csv = csv_reader(file);
+    let mut record = csv::ByteRecord::new();
+    loop {
+        match csv.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => return Ok(None),
+            Err(e) => {
+                let line = e.position().map_or(before, |p| p.line());
+                return Err(Error::parse(path, line, format!("malformed CSV: {e}")));
+            }
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        if line >= before {
+            return Ok(None);
+        }
+        if record.get(c_name) == Some(name) {
+            return Ok(Some(line));
+        }
+    }
+}
+
+/// A predictions CSV opened with its header and first rows checked, not yet matched with the
+/// annotated images: [`ParsedPredictions::align`] reads the rest as it matches.
+pub struct ParsedPredictions {
+    reader: RowReader,
+    ahead: Vec<AheadRow>,
+    /// Whether `ahead` holds every row of the file.
+    complete: bool,
+}
+
+impl std::fmt::Debug for ParsedPredictions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParsedPredictions")
+            .field("path", &self.reader.path)
+            .field("rows_ahead", &self.ahead.len())
+            .field("complete", &self.complete)
+            .finish()
+    }
+}
+
+/// Opens a predictions CSV, checks its header and reads up to [`PARSE_AHEAD_ROWS`] rows
+/// ahead (a caller may do this while the annotations load: it needs none). Errors, each
+/// naming `file:line`: a missing column, a row of another width, a name that is not UTF-8, a
+/// class outside 0..999, a probability that is not a number in [0, 1], an image with a
+/// second row. Errors in rows beyond those read ahead come from [`ParsedPredictions::align`].
+pub fn parse_predictions(path: &Path) -> Result<ParsedPredictions> {
+    let mut reader = RowReader::open(path)?;
+    let mut ahead = Vec::new();
+    let mut complete = false;
+    while ahead.len() < PARSE_AHEAD_ROWS {
+        let Some((image, line, prediction)) = reader.next_row()? else {
+            complete = true;
+            break;
+        };
+        let image = match image {
+            RowImage::Val(v) => AheadImage::Val(v),
+            RowImage::Name(name) => AheadImage::Name(name.into()),
+        };
+        ahead.push(AheadRow {
             image,
-            line: line32,
-            prediction: Prediction { class, probability },
+            line,
+            prediction,
         });
     }
+    if !complete {
+        let hashed = ahead
+            .iter()
+            .filter(|row| match row.image {
+                AheadImage::Val(v) => v >= VAL_TABLE,
+                AheadImage::Name(_) => true,
+            })
+            .count();
+        reader.reserve_for_rest(ahead.len() as u64, hashed as u64);
+    }
     Ok(ParsedPredictions {
-        path: path.to_path_buf(),
-        rows,
+        reader,
+        ahead,
+        complete,
     })
 }
 
 impl ParsedPredictions {
-    /// Rows in the file.
-    pub fn len(&self) -> usize {
-        self.rows.len()
+    /// The predictions file.
+    pub fn path(&self) -> &Path {
+        &self.reader.path
     }
 
-    /// Whether the file has no rows.
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+    /// Rows read so far (all of them once the file is read to its end).
+    pub fn rows_read(&self) -> usize {
+        self.reader.rows
     }
 
-    /// Matches the rows with `set`'s images. With `strict`, annotated images without a
-    /// prediction are an error. (Rows name distinct images: parsing refused repeats.)
+    /// Whether every row of the file has been read.
+    pub fn is_complete(&self) -> bool {
+        self.complete
+    }
+
+    /// Matches the rows with `set`'s images, reading the rest of the file row by row: rows
+    /// for annotated images fill their slots, others are counted and dropped. With `strict`,
+    /// annotated images without a prediction are an error.
     pub fn align(self, set: &AnnotatedSet, strict: bool) -> Result<AlignedPredictions> {
-        let path = self.path.as_path();
-        let mut predictions = vec![None; set.len()];
-        let mut lines = vec![0u32; set.len()];
-        let rows = self.rows.len();
-        let mut unannotated = 0usize;
-        for row in self.rows {
-            let position = match &row.image {
-                RowImage::Val(v) => set.val_position(*v as usize),
-                RowImage::Name(name) => set.position(name),
+        let ParsedPredictions {
+            mut reader,
+            ahead,
+            complete,
+        } = self;
+        let mut aligner = Aligner {
+            set,
+            predictions: vec![None; set.len()],
+            lines: vec![0u32; set.len()],
+            unannotated: 0,
+        };
+        for row in ahead {
+            let image = match &row.image {
+                AheadImage::Val(v) => RowImage::Val(*v),
+                AheadImage::Name(name) => RowImage::Name(name),
             };
-            let Some(i) = position else {
-                unannotated += 1;
-                continue;
-            };
-            // Distinct names never share a position; kept as a guard all the same.
-            if lines[i] != 0 {
-                return Err(Error::parse(
-                    path,
-                    u64::from(row.line),
-                    format!(
-                        "{} has a second prediction (first on line {})",
-                        row.image.name(),
-                        lines[i]
-                    ),
-                ));
-            }
-            lines[i] = row.line;
-            predictions[i] = Some(row.prediction);
+            aligner.place(&reader.path, image, row.line, row.prediction)?;
         }
+        if !complete {
+            let path = reader.path.clone();
+            while let Some((image, line, prediction)) = reader.next_row()? {
+                aligner.place(&path, image, line, prediction)?;
+            }
+        }
+        let path = reader.path.as_path();
+        let Aligner {
+            predictions,
+            unannotated,
+            ..
+        } = aligner;
         let missing = predictions.iter().filter(|p| p.is_none()).count();
         let first_missing = predictions
             .iter()
@@ -322,11 +505,54 @@ impl ParsedPredictions {
         }
         Ok(AlignedPredictions {
             predictions,
-            rows,
+            rows: reader.rows,
             unannotated,
             missing,
             first_missing,
         })
+    }
+}
+
+/// The predictions of the annotated images, filled row by row.
+struct Aligner<'s> {
+    set: &'s AnnotatedSet,
+    predictions: Vec<Option<Prediction>>,
+    lines: Vec<u32>,
+    unannotated: usize,
+}
+
+impl Aligner<'_> {
+    fn place(
+        &mut self,
+        path: &Path,
+        image: RowImage<'_>,
+        line: u32,
+        prediction: Prediction,
+    ) -> Result<()> {
+        let position = match image {
+            RowImage::Val(v) => self.set.val_position(v as usize),
+            RowImage::Name(name) => self.set.position(name),
+        };
+        let Some(i) = position else {
+            self.unannotated += 1;
+            return Ok(());
+        };
+        // Distinct names never share a position (the reader refuses repeats); kept as a
+        // guard all the same.
+        if self.lines[i] != 0 {
+            return Err(Error::parse(
+                path,
+                u64::from(line),
+                format!(
+                    "{} has a second prediction (first on line {})",
+                    image.name(),
+                    self.lines[i]
+                ),
+            ));
+        }
+        self.lines[i] = line;
+        self.predictions[i] = Some(prediction);
+        Ok(())
     }
 }
 
@@ -458,6 +684,69 @@ mod tests {
             assert!(err.contains(want), "{text:?}: {err}");
             assert!(err.starts_with(&f.path().display().to_string()), "{err}");
         }
+    }
+
+    /// A file longer than what is read ahead: the rest streams through `align`, rows of
+    /// unannotated images are counted, and a repeat far apart is found with its first line.
+    #[test]
+    fn streams_past_the_rows_read_ahead() {
+        let extra = PARSE_AHEAD_ROWS + 1000;
+        let mut text = String::from("file_name,predicted_class,predicted_probability\n");
+        text.push_str("a.JPEG,1,0.5\n");
+        for i in 0..extra {
+            text.push_str(&format!("other_{i}.JPEG,2,0.25\n"));
+        }
+        text.push_str("ILSVRC2012_val_00000003.JPEG,3,1\nb.JPEG,4,0.75\n");
+        let f = csv(&text);
+        let parsed = parse_predictions(f.path()).expect("header and first rows");
+        assert!(!parsed.is_complete());
+        assert_eq!(parsed.rows_read(), PARSE_AHEAD_ROWS);
+        let got = parsed.align(&set(), false).expect("valid");
+        assert_eq!(got.rows, extra + 3);
+        assert_eq!(got.unannotated, extra + 1);
+        assert_eq!(got.missing, 1);
+        assert_eq!(
+            got.predictions[1],
+            Some(Prediction {
+                class: 4,
+                probability: 0.75
+            })
+        );
+
+        // The same name again after the rows read ahead, and an annotated one again.
+        for (repeat, first) in [("other_5.JPEG", 8), ("a.JPEG", 2)] {
+            let f = csv(&format!("{text}{repeat},1,0.5\n"));
+            let err = read_predictions(f.path(), &set(), false)
+                .unwrap_err()
+                .to_string();
+            let line = extra + 5;
+            assert!(
+                err.contains(&format!(
+                    ":{line}: {repeat} has a second prediction (first on line {first})"
+                )),
+                "{err}"
+            );
+        }
+    }
+
+    /// A hash seen before is checked against the file: a name that is not in it before the
+    /// line (a hash collision) is no repeat.
+    #[test]
+    fn a_repeat_is_confirmed_in_the_file() {
+        let f =
+            csv("file_name,predicted_class,predicted_probability\nx.JPEG,1,0.5\ny.JPEG,1,0.5\n");
+        assert_eq!(
+            first_line_of(f.path(), 0, b"y.JPEG", 4).expect("read"),
+            Some(3)
+        );
+        assert_eq!(
+            first_line_of(f.path(), 0, b"y.JPEG", 3).expect("read"),
+            None
+        );
+        assert_eq!(
+            first_line_of(f.path(), 0, b"z.JPEG", 4).expect("read"),
+            None
+        );
     }
 
     #[test]

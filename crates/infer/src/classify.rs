@@ -531,9 +531,13 @@ fn build_session(
     let mut builder = builder
         .with_execution_providers([provider])
         .map_err(|err| SessionFailure::Provider(err.to_string()))?;
-    builder
-        .commit_from_file(&config.model)
-        .map_err(|err| model_error(err.to_string()))
+    builder.commit_from_file(&config.model).map_err(|err| {
+        SessionFailure::Other(Error::model_session(
+            &config.model,
+            Some(err.code()),
+            err.message(),
+        ))
+    })
 }
 
 /// Runs one batch and returns the class output's shape and values as f32.

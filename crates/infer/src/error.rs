@@ -59,9 +59,30 @@ pub enum Error {
         /// The name that was given.
         got: String,
     },
-    /// The model file could not be read or parsed by ONNX Runtime.
+    /// The model file could not be read or is not an ONNX model (its protobuf does not parse).
     #[error("cannot load model {path} (expected an ONNX model file): {message}")]
     ModelLoad {
+        /// The model file.
+        path: PathBuf,
+        /// What ONNX Runtime said.
+        message: String,
+    },
+    /// An ONNX model this ONNX Runtime cannot run: an operator it lacks, an opset or IR
+    /// version it does not support.
+    #[error("cannot load model {path}: {what}; ONNX Runtime says: {message}")]
+    ModelUnsupported {
+        /// The model file.
+        path: PathBuf,
+        /// What is unsupported, named (e.g. "operator `Frobnicate` (domain `com.example`) is
+        /// not available in this ONNX Runtime").
+        what: String,
+        /// What ONNX Runtime said.
+        message: String,
+    },
+    /// An ONNX model that ONNX Runtime refuses for another reason (an invalid graph, a type
+    /// error): the file parses, but is not a model it can load.
+    #[error("cannot load model {path}: ONNX Runtime refuses the model: {message}")]
+    ModelInvalid {
         /// The model file.
         path: PathBuf,
         /// What ONNX Runtime said.
@@ -230,10 +251,201 @@ pub enum Error {
 }
 
 impl Error {
+    /// The error for a model ONNX Runtime could not make a session of, from its error code
+    /// and message: "not an ONNX model" only when the protobuf does not parse; an operator,
+    /// opset or IR version the runtime lacks is named as such; anything else is an invalid
+    /// model. ONNX Runtime's message is kept in each.
+    pub(crate) fn model_session(
+        path: impl Into<PathBuf>,
+        code: Option<ort::error::ErrorCode>,
+        message: &str,
+    ) -> Self {
+        use ort::error::ErrorCode;
+        let path = path.into();
+        let message = message.trim().to_owned();
+        if let Some(what) = unsupported_feature(&message) {
+            return Error::ModelUnsupported {
+                path,
+                what,
+                message,
+            };
+        }
+        let not_onnx = matches!(
+            code,
+            Some(ErrorCode::InvalidProtobuf | ErrorCode::NoSuchFile | ErrorCode::NoModel)
+        ) || message.contains("Protobuf parsing failed")
+            || message.contains("No graph was found in the protobuf");
+        if not_onnx {
+            return Error::ModelLoad { path, message };
+        }
+        Error::ModelInvalid { path, message }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
             error: source,
         }
+    }
+}
+
+/// What ONNX Runtime's session-creation message says the model uses that the runtime lacks,
+/// named for the user; `None` when the message is about something else.
+fn unsupported_feature(message: &str) -> Option<String> {
+    // "Unsupported model IR version: 99, max supported IR version: 13"
+    if let Some(rest) = after(message, "Unsupported model IR version: ") {
+        let version = leading_number(rest);
+        let max = after(rest, "max supported IR version: ").map(leading_number);
+        return Some(match max {
+            Some(max) => format!(
+                "the model's IR version {version} is not supported by this ONNX Runtime (it supports up to IR version {max})"
+            ),
+            None => {
+                format!("the model's IR version {version} is not supported by this ONNX Runtime")
+            }
+        });
+    }
+    // "Fatal error: com.example:Frobnicate(-1) is not a registered function/op"
+    if let Some(end) = message.find(" is not a registered function/op") {
+        let head = &message[..end];
+        let full = head.rsplit(' ').next().unwrap_or(head);
+        let full = full.split('(').next().unwrap_or(full);
+        let (domain, op) = full.rsplit_once(':').unwrap_or(("", full));
+        return Some(if domain.is_empty() {
+            format!("operator `{op}` is not available in this ONNX Runtime")
+        } else {
+            format!("operator `{op}` of domain `{domain}` is not available in this ONNX Runtime")
+        });
+    }
+    // "No Op registered for Frobnicate with domain_version of 13"
+    if let Some(rest) = after(message, "No Op registered for ") {
+        let op = rest.split_whitespace().next().unwrap_or(rest);
+        let version = after(rest, "domain_version of ").map(leading_number);
+        return Some(match version {
+            Some(v) => format!("operator `{op}` (opset {v}) is not available in this ONNX Runtime"),
+            None => format!("operator `{op}` is not available in this ONNX Runtime"),
+        });
+    }
+    // "Could not find an implementation for Frobnicate(13) node with name 'n'"
+    if let Some(rest) = after(message, "Could not find an implementation for ") {
+        let op = rest.split_whitespace().next().unwrap_or(rest);
+        return Some(format!(
+            "operator {op} has no implementation in this ONNX Runtime"
+        ));
+    }
+    // In Node, ("n", Frobnicate, "com.example", -1) : ... , Error No opset import for domain 'com.example'
+    if let Some(rest) = after(message, "No opset import for domain ") {
+        let domain = rest.trim().trim_matches(|c| c == '\'' || c == '"');
+        let op = after(message, "In Node, (")
+            .and_then(|node| node.split(", ").nth(1))
+            .map(|op| op.trim_matches('"'));
+        return Some(match op {
+            Some(op) => format!(
+                "operator `{op}` of domain `{domain}` is not available: the model imports no opset for that domain"
+            ),
+            None => format!("the model imports no opset for domain `{domain}`"),
+        });
+    }
+    // "... Opset 99 is under development ... Current official support for domain ai.onnx is till opset 26."
+    if let Some(rest) = after(message, "Opset ")
+        && (rest.contains("is under development") || rest.contains("not supported"))
+    {
+        let version = leading_number(rest);
+        let supported = after(message, "Current official support for domain ").map(|r| {
+            let domain = r.split_whitespace().next().unwrap_or(r);
+            let till = after(r, "till opset ").map(leading_number);
+            (domain, till)
+        });
+        return Some(match supported {
+            Some((domain, Some(till))) => format!(
+                "the model's opset {version} is not supported by this ONNX Runtime (domain {domain}: up to opset {till})"
+            ),
+            _ => format!("the model's opset {version} is not supported by this ONNX Runtime"),
+        });
+    }
+    None
+}
+
+/// The text after the first `needle` in `haystack`.
+fn after<'a>(haystack: &'a str, needle: &str) -> Option<&'a str> {
+    haystack.find(needle).map(|i| &haystack[i + needle.len()..])
+}
+
+/// The number (with a leading minus) at the start of `text`, as written.
+fn leading_number(text: &str) -> &str {
+    let end = text
+        .char_indices()
+        .find(|&(i, c)| !(c.is_ascii_digit() || (i == 0 && c == '-')))
+        .map_or(text.len(), |(i, _)| i);
+    &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ort::error::ErrorCode;
+
+    fn classify(code: ErrorCode, message: &str) -> Error {
+        Error::model_session("m.onnx", Some(code), message)
+    }
+
+    #[test]
+    fn session_errors_name_what_is_unsupported() {
+        let cases = [
+            (
+                ErrorCode::GenericFailure,
+                "Load model from m.onnx failed:/onnxruntime_src/onnxruntime/core/graph/model.cc:256 onnxruntime::Model::Model(...) Unsupported model IR version: 99, max supported IR version: 13",
+                "IR version 99 is not supported by this ONNX Runtime (it supports up to IR version 13)",
+            ),
+            (
+                ErrorCode::GenericFailure,
+                "Load model from m.onnx failed:Fatal error: com.example.madeup:Frobnicate(-1) is not a registered function/op",
+                "operator `Frobnicate` of domain `com.example.madeup` is not available",
+            ),
+            (
+                ErrorCode::InvalidGraph,
+                "Load model from m.onnx failed:This is an invalid model. In Node, (\"\", Frobnicate, \"\", -1) : (\"x\": tensor(float),) -> (\"y\": tensor(float),) , Error No Op registered for Frobnicate with domain_version of 13",
+                "operator `Frobnicate` (opset 13) is not available",
+            ),
+            (
+                ErrorCode::InvalidGraph,
+                "Load model from m.onnx failed:This is an invalid model. In Node, (\"\", Frobnicate, \"com.example.madeup\", -1) : (\"x\": tensor(float),) -> (\"y\": tensor(float),) , Error No opset import for domain 'com.example.madeup'",
+                "operator `Frobnicate` of domain `com.example.madeup` is not available",
+            ),
+            (
+                ErrorCode::NotImplemented,
+                "Could not find an implementation for Frobnicate(13) node with name 'n'",
+                "operator Frobnicate(13) has no implementation",
+            ),
+            (
+                ErrorCode::GenericFailure,
+                "Load model from m.onnx failed:/x.h:46 void f() ONNX Runtime only *guarantees* support for models stamped with official released onnx opset versions. Opset 99 is under development and support for this is limited. Current official support for domain ai.onnx is till opset 26.",
+                "opset 99 is not supported by this ONNX Runtime (domain ai.onnx: up to opset 26)",
+            ),
+        ];
+        for (code, message, want) in cases {
+            let err = classify(code, message);
+            let text = err.to_string();
+            assert!(matches!(err, Error::ModelUnsupported { .. }), "{text}");
+            assert!(text.contains(want), "{text}");
+            assert!(text.contains(message), "ORT's message is kept: {text}");
+            assert!(!text.contains("expected an ONNX model file"), "{text}");
+        }
+    }
+
+    #[test]
+    fn only_an_unparsable_protobuf_is_not_an_onnx_model() {
+        let err = classify(
+            ErrorCode::InvalidProtobuf,
+            "Load model from m.onnx failed:Protobuf parsing failed.",
+        );
+        assert!(matches!(err, Error::ModelLoad { .. }), "{err}");
+        assert!(err.to_string().contains("expected an ONNX model file"));
+        let err = classify(
+            ErrorCode::InvalidGraph,
+            "Load model from m.onnx failed:This is an invalid model. Type Error: Type 'tensor(float)' of input parameter (x) of operator (Col2Im) in node () is invalid.",
+        );
+        assert!(matches!(err, Error::ModelInvalid { .. }), "{err}");
+        assert!(!err.to_string().contains("expected an ONNX model file"));
     }
 }

@@ -6,8 +6,10 @@
 //! 1. an explicit path (`--ort-lib PATH`);
 //! 2. the `ORT_DYLIB_PATH` environment variable;
 //! 3. the copy `just setup-ort` caches: `$IMAGENETX_CACHE/onnxruntime/libonnxruntime.so.1.31.1`,
-//!    then the `.cache` folder of the checkout the binary was built in or runs from (when a
-//!    GPU provider is wanted, the `onnxruntime-gpu/` copy of `just setup-gpu` is tried first);
+//!    then the `.cache` folder of the checkout the binary runs from (found from the
+//!    executable's location at run time), then the user's cache folder
+//!    (`$XDG_CACHE_HOME/imagenetx`, else `~/.cache/imagenetx`) (when a GPU provider is wanted,
+//!    the `onnxruntime-gpu/` copy of `just setup-gpu` is tried first in each);
 //! 4. an installed Python `onnxruntime` package (`python3 -c "import onnxruntime"`);
 //! 5. `libonnxruntime.so` on the system loader path.
 //!
@@ -99,7 +101,8 @@ pub struct Discovery {
 
 impl Discovery {
     /// Discovery from this process: `ORT_DYLIB_PATH`, `$IMAGENETX_CACHE`, the checkout's
-    /// `.cache` (found from the executable's location and from where this crate was built),
+    /// `.cache` (found from the executable's location), the user's cache folder
+    /// (`$XDG_CACHE_HOME/imagenetx`, else `~/.cache/imagenetx`),
     /// `$IMAGENETX_PYTHON` or `python3`, and the system loader.
     pub fn from_env(explicit: Option<&Path>, prefer_gpu: bool) -> Self {
         let mut cache_roots = Vec::new();
@@ -115,9 +118,13 @@ impl Discovery {
                 }
             }
         }
-        let built_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache");
-        if built_in.is_dir() {
-            cache_roots.push(built_in);
+        // The user's cache folder. No path of the build machine is compiled in: a checkout is
+        // found from the executable (above) or through $IMAGENETX_CACHE, which the `just`
+        // recipes set.
+        if let Some(xdg) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+            cache_roots.push(PathBuf::from(xdg).join("imagenetx"));
+        } else if let Some(home) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+            cache_roots.push(PathBuf::from(home).join(".cache/imagenetx"));
         }
         let mut unique = Vec::new();
         for root in cache_roots {

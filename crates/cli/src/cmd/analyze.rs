@@ -96,9 +96,11 @@ struct ModelRun {
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let config = Config::from_args(&args)?;
     let dir = args.annotations.dir()?;
-    // The first files are parsed while the annotations load (parsing needs none); the rest
-    // are parsed when a thread takes them up, about one per thread at a time, so memory does
-    // not grow with the model count.
+    // The first files are opened and their first rows parsed while the annotations load
+    // (parsing needs none; at most `PARSE_AHEAD_ROWS` rows a file, all of a 50,000-row file);
+    // the rest of each file streams row by row as it is matched with the annotated images.
+    // Other files are opened when a thread takes them up, about one per thread at a time, so
+    // memory grows neither with the model count nor with the rows of a file.
     let ahead = config.files.len().min(2 * rayon::current_num_threads());
     let (set, parsed_ahead) = rayon::join(
         || args.annotations.load_set(&dir),

@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use imagenetx_dataset::{AnnotatedSet, collect_prediction_files, read_predictions};
+use imagenetx_dataset::{
+    AnnotatedSet, ParsedPredictions, collect_prediction_files, parse_predictions,
+};
 use imagenetx_factors::compare::{Comparison, compare};
 use imagenetx_factors::intervals::IntervalOptions;
 use imagenetx_factors::{AnalysisOptions, Outcome as Scored, outcomes};
@@ -89,10 +91,11 @@ impl Config {
 
 fn scored(
     (model, path): &(String, PathBuf),
+    parsed: ParsedPredictions,
     set: &AnnotatedSet,
     config: &Config,
 ) -> anyhow::Result<Vec<Scored>> {
-    let aligned = read_predictions(path, set, config.strict)?;
+    let aligned = parsed.align(set, config.strict)?;
     if aligned.missing > 0 {
         tracing::warn!(
             "{model}: {} of {} annotated images have no prediction (left out of the comparison)",
@@ -108,13 +111,25 @@ fn scored(
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let config = Config::from_args(&args)?;
     let dir = args.annotations.dir()?;
-    let set = args.annotations.load_set(&dir)?;
+    // Both files are opened and their first rows parsed while the annotations load; the
+    // rest streams as it is matched with the annotated images.
+    let (set, (parsed_a, parsed_b)) = rayon::join(
+        || args.annotations.load_set(&dir),
+        || {
+            rayon::join(
+                || parse_predictions(&config.a.1),
+                || parse_predictions(&config.b.1),
+            )
+        },
+    );
+    let set = set?;
     if set.is_empty() {
         anyhow::bail!("no annotated images in {}", dir.root().display());
     }
+    let (parsed_a, parsed_b) = (parsed_a?, parsed_b?);
     let (a, b) = rayon::join(
-        || scored(&config.a, &set, &config),
-        || scored(&config.b, &set, &config),
+        || scored(&config.a, parsed_a, &set, &config),
+        || scored(&config.b, parsed_b, &set, &config),
     );
     let (a, b) = (a?, b?);
     let started = std::time::Instant::now();

@@ -12,7 +12,7 @@ use anyhow::Context;
 use imagenetx_dataset::imaging::{PreprocessConfig, Preprocessor};
 use imagenetx_dataset::labels::ClassNames;
 use imagenetx_dataset::{
-    AnnotatedSet, collect_prediction_files, discover_images, read_predictions,
+    AnnotatedSet, collect_prediction_files, discover_images, parse_predictions,
 };
 use imagenetx_factors::compare::compare;
 use imagenetx_factors::intervals::{IntervalOptions, model_intervals};
@@ -157,7 +157,13 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     }
     let files = collect_prediction_files(&args.predictions)?;
     let dir = args.annotations.dir()?;
-    let set = args.annotations.load_set(&dir)?;
+    // The first file is opened and its first rows parsed while the annotations load; every
+    // file streams row by row as it is matched with the annotated images.
+    let (set, mut first) = rayon::join(
+        || args.annotations.load_set(&dir),
+        || files.first().map(|file| parse_predictions(&file.path)),
+    );
+    let set = set?;
     if set.is_empty() {
         anyhow::bail!("no annotated images in {}", dir.root().display());
     }
@@ -165,7 +171,11 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let options = args.scoring.options()?;
     let mut loaded = Vec::with_capacity(files.len());
     for file in &files {
-        let aligned = read_predictions(&file.path, &set, args.scoring.strict)?;
+        let parsed = match first.take() {
+            Some(parsed) => parsed?,
+            None => parse_predictions(&file.path)?,
+        };
+        let aligned = parsed.align(&set, args.scoring.strict)?;
         let analysis = analyze(&set.annotations, &file.model, &aligned.predictions, options)
             .with_context(|| format!("analysing {}", file.path.display()))?;
         let mut metadata = vec![("predictions".to_string(), file.path.display().to_string())];
