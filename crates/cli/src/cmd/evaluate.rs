@@ -201,7 +201,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             std::fs::remove_file(&files.predictions)
                 .with_context(|| format!("cannot replace {}", files.predictions.display()))?;
         }
-        (Vec::new(), list.images.clone(), None)
+        (Vec::new(), list.images.iter().collect(), None)
     };
     let resumed = kept.len();
     let policy = CheckpointPolicy {
@@ -446,13 +446,16 @@ fn check_outputs_writable(args: &Args) -> anyhow::Result<()> {
 /// What `--resume` keeps: reads the journal (or, from older runs, the predictions CSV with its
 /// record), checks it was made by this model and preprocessing, and matches it against the
 /// images now. Returns the rows to keep, the images to predict, and the summary for the record.
-fn plan_resume(
+/// A plan of `--resume`: the rows kept, the images to predict, the summary for the record.
+type ResumeOutcome<'a> = (Vec<StoredRow>, Vec<&'a ImageEntry>, Option<ResumeSummary>);
+
+fn plan_resume<'a>(
     files: &RunFiles,
     identity: &JournalIdentity,
     model: &ModelFile,
     preprocessing: &serde_json::Value,
-    images: &[ImageEntry],
-) -> anyhow::Result<(Vec<StoredRow>, Vec<ImageEntry>, Option<ResumeSummary>)> {
+    images: &'a [ImageEntry],
+) -> anyhow::Result<ResumeOutcome<'a>> {
     let prior = Prior::load(files, identity)?;
     if prior.source == PriorSource::PredictionsCsv {
         let previous = RunRecord::read(&files.record).with_context(|| {
@@ -494,11 +497,11 @@ fn plan_resume(
     let (plan, kept, mask) = ResumePlan::make(prior, &names, &fingerprints);
     drop(names);
     drop(fingerprints);
-    let todo: Vec<ImageEntry> = images
+    let todo: Vec<&ImageEntry> = images
         .iter()
         .zip(mask)
         .filter(|(_, t)| *t)
-        .map(|(e, _)| e.clone())
+        .map(|(e, _)| e)
         .collect();
     if let Some(cut) = cut {
         eprintln!(
@@ -616,7 +619,7 @@ impl StopSignal {
 }
 
 fn preprocess_batch(
-    chunk: &[ImageEntry],
+    chunk: &[&ImageEntry],
     config: &PreprocessConfig,
     limits: ReadLimits,
     tensor_len: usize,
@@ -661,7 +664,7 @@ fn preprocess_batch(
         batch.large.extend(warnings);
         match outcome {
             Ok(()) => {
-                batch.entries.push(entry.clone());
+                batch.entries.push((*entry).clone());
                 batch.fingerprints.push(fingerprint);
                 batch.data.extend_from_slice(&tensor);
             }
