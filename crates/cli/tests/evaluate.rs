@@ -39,6 +39,8 @@ fn evaluate(args: &[&std::ffi::OsStr]) -> Output {
     }
     Command::new(env!("CARGO_BIN_EXE_imagenetx"))
         .arg("evaluate")
+        // Annotations parsed by this build, never read from a persistent parse cache.
+        .arg("--no-cache")
         .args(args)
         .args(["--ep", "cpu", "--quiet"])
         .output()
@@ -426,6 +428,7 @@ fn compare_two_fixture_runs_prints_corrected_tests() {
     }
     let run = Command::new(env!("CARGO_BIN_EXE_imagenetx"))
         .arg("compare")
+        .arg("--no-cache")
         .arg(tmp.path().join("tiny.csv"))
         .arg(tmp.path().join("lite0.csv"))
         .arg("--image-annotations")
