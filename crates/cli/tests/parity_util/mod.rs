@@ -76,6 +76,34 @@ pub fn annotations_dir() -> PathBuf {
     dir
 }
 
+/// The folder of the ImageNet-X paper's published predictions (`README.md`, `ResNet50.csv`,
+/// `DINO.csv`; CC BY-NC 4.0 data of a third party, not redistributed here), from
+/// `IMAGENETX_PAPER_PREDICTIONS`.
+///
+/// The tests that use it are `#[ignore]`d, so a plain `cargo test` lists them as ignored
+/// instead of passing them unchecked; `just test` runs them with `--ignored` when it finds the
+/// folder (CI always does: `.ci/run` sets the variable and fails without the folder). Once a
+/// test runs, a missing variable or file is a failure, never a skip.
+pub fn paper_predictions_dir() -> PathBuf {
+    let dir = std::env::var_os("IMAGENETX_PAPER_PREDICTIONS")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            panic!(
+                "this test needs IMAGENETX_PAPER_PREDICTIONS: the folder of the paper's published \
+                 predictions (not redistributed); `just test` sets it from ../shared/paper-predictions"
+            )
+        });
+    for name in ["README.md", "ResNet50.csv", "DINO.csv"] {
+        assert!(
+            dir.join(name).is_file(),
+            "IMAGENETX_PAPER_PREDICTIONS={}: no {name} there",
+            dir.display()
+        );
+    }
+    dir
+}
+
 /// The reference script.
 pub fn parity_script() -> PathBuf {
     workspace_root().join("python").join("parity_analysis.py")
