@@ -46,8 +46,10 @@ check:
     cargo clippy --workspace --all-targets --locked -- -D warnings
     RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 
-# Everything CI runs: checks, then unit, integration, parity and browser tests.
-test: setup venv model-lite0 check
+# After the checks and the committed fixture models, the unit, integration, parity and browser
+# tests run, then `test-paper` (the paper's published predictions; required under CI).
+# Everything CI runs: checks, fixture models, all tests, the paper's predictions.
+test: setup venv model-lite0 check check-fixture-models && test-paper
     scripts/ensure_chromium.sh
     IMAGENETX_VENV="{{venv}}" cargo test --workspace --locked --release
 

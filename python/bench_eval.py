@@ -44,6 +44,7 @@ import argparse
 import json
 import math
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -217,6 +218,19 @@ def variants(args: argparse.Namespace) -> list[dict]:
     return out
 
 
+THROUGHPUT_RATE = re.compile(r": ([0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?) images/s\s*$")
+
+
+def throughput_rate(text: str) -> float:
+    """The steady-state images/s the `throughput` example prints at full precision (its
+    summary line ends `: RATE images/s`); fails loudly when there is none."""
+    for line in reversed(text.strip().splitlines()):
+        match = THROUGHPUT_RATE.search(line)
+        if match:
+            return float(match.group(1))
+    raise SystemExit(f"error: cannot read images/s from the throughput output: {text[-500:]!r}")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     args.splits = [tuple(int(v) for v in s.split(",")) for s in args.splits]
     env = dict(os.environ)
@@ -234,7 +248,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 if v["kind"] in ("ort", "ortpy"):
                     # Steady-state rate reported by the tool itself.
                     if v["kind"] == "ort":
-                        rate = float(text.rsplit(":", 1)[1].split()[0])
+                        rate = throughput_rate(text)
                     else:
                         rate = json.loads(text.strip().splitlines()[-1])["rate"]
                 rec = {k: v[k] for k in v if k != "cmd"} | {"rep": rep, "wall_s": wall, "rate": rate,

@@ -12,6 +12,7 @@
 
 mod parity_util;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::OnceLock;
@@ -325,18 +326,57 @@ fn run_analyze(fx: &Fixture, c: &Config, out: &Path) {
         args.push("--skip-empty-real".into());
     }
     let output = run_imagenetx(&args);
-    // 1 = done, some inputs skipped: `missing_rows` lacks images, which may count as that.
-    let code = output.status.code();
-    assert!(
-        matches!(code, Some(0 | 1)),
-        "imagenetx {} exited with {:?}\n--- stderr ---\n{}",
-        args.iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
-            .join(" "),
-        code,
-        String::from_utf8_lossy(&output.stderr)
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let command = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    // `analyze` exits 0 when done (1 is for skipped inputs, which it has none of: an image
+    // without a prediction is not skipped but warned about, below).
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "imagenetx {command}\n--- stderr ---\n{stderr}"
     );
+    // The one model with rows left out is `missing_rows` (val only): it must be named with
+    // the number of annotated images of this selection that it lacks, and no other model.
+    let warned: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("annotated images have no prediction"))
+        .collect();
+    if c.partition == "train" {
+        assert!(warned.is_empty(), "imagenetx {command}: {warned:?}");
+    } else {
+        assert_eq!(warned.len(), 1, "imagenetx {command}: {warned:?}");
+        let present: std::collections::HashSet<String> =
+            Table::read(&fx.val.join("missing_rows.csv"))
+                .rows
+                .into_iter()
+                .map(|r| r[0].clone())
+                .collect();
+        let names = annotated_names(c.partition, c.factors, c.keep_prototypes);
+        let missing = names.iter().filter(|n| !present.contains(*n)).count();
+        assert!(
+            missing > 1000,
+            "the generator leaves ~5% out, left {missing}"
+        );
+        let want = format!(
+            "missing_rows: {missing} of {} annotated images",
+            names.len()
+        );
+        // --skip-empty-real leaves images out before: the counts are of the rest.
+        let want = if c.skip_empty_real {
+            "missing_rows: ".to_string()
+        } else {
+            want
+        };
+        assert!(
+            warned[0].contains(&want),
+            "imagenetx {command}: expected {want:?} in {:?}",
+            warned[0]
+        );
+    }
 }
 
 const MODEL: &[&str] = &["model"];
@@ -525,6 +565,230 @@ fn reference_self_checks() {
         total,
         CONFIGS.len(),
         "tie notes missing for some configurations"
+    );
+}
+
+/// One annotated image of a selection, read straight from the annotation files.
+struct Annotated {
+    file_name: String,
+    class: usize,
+    /// Flags in the order of `factors` passed to [`read_selection`].
+    factors: Vec<bool>,
+}
+
+/// The images of `imagenet_x_<partition>_<factors>_factor.jsonl`, prototypes left out unless
+/// kept, each with its flags for `factor_names`.
+fn read_selection(
+    partition: &str,
+    factors: &str,
+    keep_prototypes: bool,
+    factor_names: &[String],
+) -> Vec<Annotated> {
+    let names: std::collections::HashSet<String> =
+        annotated_names(partition, factors, keep_prototypes)
+            .into_iter()
+            .collect();
+    let path = annotations_dir().join(format!("imagenet_x_{partition}_{factors}_factor.jsonl"));
+    let text = std::fs::read_to_string(&path).expect("annotations");
+    let images: Vec<Annotated> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let row: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+            Annotated {
+                file_name: row["file_name"].as_str().expect("file_name").to_string(),
+                class: row["class"].as_u64().expect("class") as usize,
+                factors: factor_names
+                    .iter()
+                    .map(|f| {
+                        row.get(f)
+                            .and_then(serde_json::Value::as_u64)
+                            .unwrap_or_else(|| panic!("{}: no factor {f}", path.display()))
+                            > 0
+                    })
+                    .collect(),
+            }
+        })
+        .filter(|a| names.contains(&a.file_name))
+        .collect();
+    assert_eq!(images.len(), names.len(), "{}: names", path.display());
+    images
+}
+
+/// Model name (file stem) -> file_name -> predicted_class, for every CSV in `folder`.
+fn read_models(folder: &Path) -> std::collections::BTreeMap<String, HashMap<String, usize>> {
+    let mut models = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir(folder).expect("predictions folder") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "csv") {
+            continue;
+        }
+        let table = Table::read(&path);
+        let (name, class) = (
+            table.column("file_name").expect("file_name"),
+            table.column("predicted_class").expect("predicted_class"),
+        );
+        let rows = table
+            .rows
+            .iter()
+            .map(|r| (r[name].clone(), r[class].parse().expect("class")))
+            .collect();
+        let stem = path
+            .file_stem()
+            .expect("stem")
+            .to_string_lossy()
+            .into_owned();
+        models.insert(stem, rows);
+    }
+    assert!(
+        models.len() >= 2,
+        "{}: {:?}",
+        folder.display(),
+        models.keys()
+    );
+    models
+}
+
+/// The toolkit's one accident that the reference repairs (`fill_zero_correct` in
+/// python/parity_analysis.py): a group (model, or model x metaclass) with no correct
+/// prediction gets NaN for every factor instead of 0. The reference counts the cells it
+/// fills per configuration (`zero_correct_cells_filled`); this recounts them from the
+/// prediction files and the annotation files alone: for each group without a correct
+/// prediction, the factors that have at least one image in it. Only the factor and metaclass
+/// *names* come from the reference tables (the toolkit's vocabularies).
+#[test]
+fn reference_zero_correct_fills_match_the_data() {
+    let fx = fixture();
+    let mut filled: HashMap<String, u64> = HashMap::new();
+    for n in &fx.notes {
+        let map = n
+            .get("zero_correct_cells_filled")
+            .and_then(|v| v.as_object())
+            .expect("notes.json: no zero_correct_cells_filled");
+        for (k, v) in map {
+            filled.insert(k.clone(), v.as_u64().expect("a count"));
+        }
+    }
+    let ann = annotations_dir();
+    // class -> metaclass name, "other" outside the toolkit's METACLASSES (utils.to_metaclass).
+    let mapping = Table::read(&ann.join("imagenet_1k_classes_to_100_metaclasses.csv"));
+    let name_col = mapping.column("name").expect("name");
+    let real: Vec<Vec<usize>> = serde_json::from_str(
+        &std::fs::read_to_string(ann.join("imagenet_real_labels.jsonl")).expect("ReaL labels"),
+    )
+    .expect("ReaL labels JSON");
+    let val_index = |file: &str| -> usize {
+        file.strip_prefix("ILSVRC2012_val_")
+            .and_then(|r| r.strip_suffix(".JPEG"))
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or_else(|| panic!("not a val image: {file}"))
+            - 1
+    };
+    let val_models = read_models(&fx.val);
+    let train_models = read_models(&fx.train);
+    let mut problems = Vec::new();
+    let mut total = 0;
+    for c in CONFIGS {
+        let reference = fx.reference(c.name);
+        let header = Table::read(&reference.join("accuracies_per_factor.csv")).header;
+        let factor_names: Vec<String> = header[1..]
+            .iter()
+            .filter(|h| !["worst_factor", "average", "worst_100_classes"].contains(&h.as_str()))
+            .cloned()
+            .collect();
+        assert_eq!(factor_names.len(), 16, "{}: {header:?}", c.name);
+        let metaclasses: std::collections::BTreeSet<String> =
+            Table::read(&reference.join("accuracies_per_factor_metaclass.csv"))
+                .rows
+                .iter()
+                .map(|r| r[1].clone())
+                .collect();
+        let metaclass_of: Vec<String> = mapping
+            .rows
+            .iter()
+            .map(|r| {
+                if metaclasses.contains(&r[name_col]) {
+                    r[name_col].clone()
+                } else {
+                    "other".to_string()
+                }
+            })
+            .collect();
+        let mut images = read_selection(c.partition, c.factors, c.keep_prototypes, &factor_names);
+        if c.skip_empty_real {
+            images.retain(|a| !real[val_index(&a.file_name)].is_empty());
+        }
+        let mut models: Vec<(String, HashMap<String, usize>)> = if c.partition == "train" {
+            &train_models
+        } else {
+            &val_models
+        }
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+        if c.human {
+            let human = images
+                .iter()
+                .map(|a| (a.file_name.clone(), a.class))
+                .collect();
+            models.push(("human".into(), human));
+        }
+        // group -> (correct, images per factor)
+        let (mut by_model, mut by_metaclass) = (0u64, 0u64);
+        for (model, predictions) in &models {
+            let mut groups: HashMap<Option<&str>, (u64, Vec<u64>)> = HashMap::new();
+            for a in &images {
+                let Some(&predicted) = predictions.get(&a.file_name) else {
+                    continue;
+                };
+                let correct = match c.error {
+                    "class" => predicted == a.class,
+                    "metaclass" => metaclass_of[predicted] == metaclass_of[a.class],
+                    "real-class" => real[val_index(&a.file_name)].contains(&predicted),
+                    other => panic!("error type {other}"),
+                };
+                for key in [None, Some(metaclass_of[a.class].as_str())] {
+                    let g = groups.entry(key).or_insert_with(|| (0, vec![0; 16]));
+                    g.0 += u64::from(correct);
+                    for (n, &flag) in g.1.iter_mut().zip(&a.factors) {
+                        *n += u64::from(flag);
+                    }
+                }
+            }
+            assert!(
+                groups.contains_key(&None),
+                "{}: {model} has no rows",
+                c.name
+            );
+            for (key, (correct, per_factor)) in &groups {
+                if *correct == 0 {
+                    let cells = per_factor.iter().filter(|&&n| n > 0).count() as u64;
+                    match key {
+                        None => by_model += cells,
+                        Some(_) => by_metaclass += cells,
+                    }
+                }
+            }
+        }
+        for (name, want) in [
+            (c.name.to_string(), by_model),
+            (format!("{}/metaclass", c.name), by_metaclass),
+        ] {
+            total += want;
+            match filled.get(&name) {
+                None => problems.push(format!("notes: no zero_correct_cells_filled for {name}")),
+                Some(&got) if got != want => problems.push(format!(
+                    "{name}: the reference filled {got} cells, the data has {want} (group without a correct prediction x factor with images)"
+                )),
+                Some(_) => println!("{name}: {want} cells filled"),
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    // The `zero_correct` model (never right) guarantees the adjustment is exercised.
+    assert!(
+        total >= 16,
+        "only {total} cells filled over all configurations"
     );
 }
 

@@ -36,6 +36,19 @@ fn write_predictions(annotations: &Path, out: &Path) {
 /// Runs `imagenetx analyze` with `cache` as `$IMAGENETX_CACHE`; returns the output files by
 /// name, and stdout.
 fn analyze(cache: &Path, predictions: &Path, out: &Path, extra: &[&str]) -> Vec<(String, String)> {
+    analyze_logged(cache, predictions, out, extra).0
+}
+
+/// The debug log line of a cache hit (crates/dataset/src/annotations.rs).
+const HIT: &str = "parsed records read from the cache";
+
+/// [`analyze`], and its stderr (the debug log).
+fn analyze_logged(
+    cache: &Path,
+    predictions: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> (Vec<(String, String)>, String) {
     let _ = std::fs::remove_dir_all(out);
     let output: Output = Command::new(imagenetx())
         .arg("analyze")
@@ -68,7 +81,7 @@ fn analyze(cache: &Path, predictions: &Path, out: &Path, extra: &[&str]) -> Vec<
         "<stdout>".into(),
         String::from_utf8_lossy(&output.stdout).into_owned(),
     ));
-    files
+    (files, String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
 const FACTORS: &str = "--factors";
@@ -112,7 +125,11 @@ fn cached_parse_gives_the_same_results_and_survives_damage() {
     let good = std::fs::read(entry).expect("read entry");
     assert!(good.len() > 1_000_000, "entry of {} bytes", good.len());
 
-    let hit = analyze(&cache, &predictions, &out, &[FACTORS, "multi"]);
+    let (hit, log) = analyze_logged(&cache, &predictions, &out, &[FACTORS, "multi"]);
+    assert!(
+        log.contains(HIT),
+        "the second run did not read the cache:\n{log}"
+    );
     assert_eq!(parsed, stored, "storing changed the results");
     assert_eq!(parsed, hit, "reading the cache changed the results");
 
@@ -131,6 +148,38 @@ fn cached_parse_gives_the_same_results_and_survives_damage() {
             "the damaged entry was not rewritten"
         );
     }
+
+    // An entry of a build whose parser differs (same release, another IMAGENETX_PARSER_HASH
+    // from crates/dataset/build.rs) is not read: moved to such a name, it is a miss, and
+    // the records are parsed and stored again under this build's name.
+    let name = entry
+        .file_name()
+        .expect("entry name")
+        .to_string_lossy()
+        .into_owned();
+    let parser = name
+        .split('-')
+        .find(|part| {
+            part.len() == 17
+                && part.starts_with('p')
+                && part[1..].bytes().all(|b| b.is_ascii_hexdigit())
+        })
+        .unwrap_or_else(|| panic!("no parser hash in the entry name {name}"));
+    let older = entry.with_file_name(name.replacen(parser, "p0123456789abcdef", 1));
+    assert_ne!(&older, entry);
+    std::fs::rename(entry, &older).expect("rename entry");
+    let (again, log) = analyze_logged(&cache, &predictions, &out, &[FACTORS, "multi"]);
+    assert!(
+        !log.contains(HIT),
+        "an entry under another parser hash was read:\n{log}"
+    );
+    assert_eq!(parsed, again, "the results changed");
+    assert_eq!(entries(&cache), {
+        let mut both = vec![entry.clone(), older.clone()];
+        both.sort();
+        both
+    });
+    std::fs::remove_file(&older).expect("remove");
 
     // Another annotation file (the top factors) gets its own entry.
     analyze(&cache, &predictions, &out, &[FACTORS, "top"]);

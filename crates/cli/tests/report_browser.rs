@@ -3,7 +3,8 @@
 //! Runs `imagenetx evaluate` with EfficientNet-Lite0 on `fixtures/photos`, then
 //! `imagenetx report` with thumbnails, loads the file in Chromium from disk, and checks the
 //! DOM Chromium built: the tables, the inline SVG plots and the gallery images with `data:`
-//! URIs. A screenshot goes to `target/test-artifacts/report.png`.
+//! URIs. A screenshot and the page go to `test-artifacts/` in cargo's target folder
+//! (`target/`, or `$CARGO_TARGET_DIR`); the test prints the path.
 //!
 //! Needs Chromium (`scripts/ensure_chromium.sh`, or `IMAGENETX_CHROMIUM`), ONNX Runtime
 //! (`just setup-ort`), the annotations (`just setup`) and the Lite0 model
@@ -192,7 +193,13 @@ fn fixture_report_renders_in_chromium() {
     assert!(dom.contains("tiger cat") && dom.contains("bubble"));
     assert!(dom.contains("face close up") && dom.contains("motion blurred"));
 
-    let artifacts = root().join("target/test-artifacts");
+    // Cargo's target folder, wherever it is (CARGO_TARGET_DIR, a config): the parent of the
+    // `tmp` folder cargo gives integration tests.
+    let target_tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let artifacts = target_tmp
+        .parent()
+        .unwrap_or(target_tmp)
+        .join("test-artifacts");
     std::fs::create_dir_all(&artifacts).expect("artifact dir");
     let shot = artifacts.join("report.png");
     std::fs::remove_file(&shot).ok();
@@ -213,4 +220,9 @@ fn fixture_report_renders_in_chromium() {
     let height = u32::from_be_bytes([png[20], png[21], png[22], png[23]]);
     assert_eq!((width, height), (1280, 2000));
     std::fs::copy(&report, artifacts.join("report.html")).expect("keep the report");
+    println!(
+        "screenshot: {}; page: {}",
+        shot.display(),
+        artifacts.join("report.html").display()
+    );
 }

@@ -5,13 +5,17 @@
 //!
 //! Model A is right on three images in four; model B is A except that it is right on every
 //! image whose only factor is `color`. So the models differ on `color` and nowhere else.
+//!
+//! Also: the fixture photos' two annotation files (`fixtures/photos/annotations.jsonl`, top
+//! factor, and `annotations_multi.jsonl`, every factor marked) through `analyze
+//! --image-annotations`, against per-factor counts made here from the JSONL.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Output;
 
 mod parity_util;
-use parity_util::{annotations_dir, run_imagenetx, run_imagenetx_ok};
+use parity_util::{annotations_dir, run_imagenetx, run_imagenetx_ok, workspace_root};
 
 /// Writes A.csv and B.csv into `dir`.
 fn write_predictions(dir: &Path) {
@@ -230,4 +234,98 @@ fn invalid_statistics_flags_are_fatal() {
     let output = imagenetx(&["analyze", a, "--baseline", "nope", "--bootstrap", "0"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--baseline nope"));
+}
+
+/// `analyze --image-annotations` with each of the fixture photos' annotation files, for a
+/// model right on three photos (camera, coffee, rocket) and wrong on two: every factor's
+/// accuracy must be (right photos marked with it) / (photos marked with it), counted here
+/// from the JSONL, and empty where no photo is marked. The multi-factor file marks more
+/// factors than the top-factor one, so the two runs must differ; both give 3/5 overall.
+#[test]
+fn photo_annotations_top_and_multi_give_the_counted_accuracies() {
+    let photos = workspace_root().join("fixtures/photos");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let right = ["camera.png", "coffee.png", "rocket.jpg"];
+    let mut per_file: Vec<BTreeMap<String, Option<f64>>> = Vec::new();
+    for file in ["annotations.jsonl", "annotations_multi.jsonl"] {
+        let jsonl = photos.join(file);
+        let text = std::fs::read_to_string(&jsonl).expect("read the photo annotations");
+        let rows: Vec<serde_json::Map<String, serde_json::Value>> = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l)
+                    .expect("JSON line")
+                    .as_object()
+                    .expect("object")
+                    .clone()
+            })
+            .collect();
+        assert_eq!(rows.len(), 5, "{file}: one line per photo");
+        let mut csv = String::from("file_name,predicted_class,predicted_probability\n");
+        // factor -> (marked, right among marked)
+        let mut counts: BTreeMap<String, (u32, u32)> = BTreeMap::new();
+        for row in &rows {
+            let name = row["file_name"].as_str().expect("file_name");
+            let class = row["class"].as_u64().expect("class");
+            let ok = right.contains(&name);
+            let predicted = if ok { class } else { (class + 1) % 1000 };
+            csv.push_str(&format!("{name},{predicted},0.5\n"));
+            for (key, value) in row {
+                if ["file_name", "class", "justification", "one_word"].contains(&key.as_str()) {
+                    continue;
+                }
+                let marked = value.as_u64().unwrap_or_else(|| panic!("{file}: {key}"));
+                let entry = counts.entry(key.clone()).or_default();
+                entry.0 += u32::from(marked == 1);
+                entry.1 += u32::from(marked == 1 && ok);
+            }
+        }
+        assert_eq!(counts.len(), 16, "{file}: factors {:?}", counts.keys());
+        let predictions = tmp.path().join(format!("{file}.photos.csv"));
+        std::fs::write(&predictions, csv).expect("write predictions");
+        let out = tmp.path().join(format!("{file}.out"));
+        let predictions_arg = predictions.to_string_lossy().into_owned();
+        let jsonl_arg = jsonl.to_string_lossy().into_owned();
+        let out_arg = out.to_string_lossy().into_owned();
+        ok_stdout(&[
+            "analyze",
+            &predictions_arg,
+            "--image-annotations",
+            &jsonl_arg,
+            "--out",
+            &out_arg,
+        ]);
+        let table = read_csv(&out.join("accuracies_per_factor.csv"));
+        assert_eq!(table.len(), 1, "{file}: one model");
+        let row = &table[0];
+        let mut got = BTreeMap::new();
+        for (factor, &(marked, ok)) in &counts {
+            let cell = row
+                .get(factor)
+                .unwrap_or_else(|| panic!("{file}: no column {factor}"));
+            let want = (marked > 0).then(|| f64::from(ok) / f64::from(marked));
+            let have = (!cell.is_empty()).then(|| cell.parse::<f64>().expect("a number"));
+            assert_eq!(
+                have, want,
+                "{file}: {factor}: {ok} right of {marked} marked"
+            );
+            got.insert(factor.clone(), have);
+        }
+        assert_eq!(
+            row["average"].parse::<f64>().ok(),
+            Some(3.0 / 5.0),
+            "{file}"
+        );
+        per_file.push(got);
+    }
+    let differing: Vec<&String> = per_file[0]
+        .keys()
+        .filter(|f| per_file[0][*f] != per_file[1][*f])
+        .collect();
+    assert!(
+        !differing.is_empty(),
+        "annotations_multi.jsonl gives the same factor accuracies as annotations.jsonl"
+    );
+    println!("top vs multi factors differ on {differing:?}");
 }

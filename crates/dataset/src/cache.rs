@@ -2,9 +2,10 @@
 //!
 //! Parsing the 17 MB validation annotations (46,110 JSON lines) is a large share of a short
 //! `imagenetx analyze` run. The parsed records are kept in a binary file named after an
-//! XXH3-128 hash of the source file's *content*, the class count, this format's version and
-//! the imagenetx version (whose parser checked the records), so an entry cannot be stale: a
-//! changed annotation file or another release simply has another name. The source is still
+//! XXH3-128 hash of the source file's *content*, the class count, this format's version, the
+//! imagenetx version and a hash of the parser's own sources (`IMAGENETX_PARSER_HASH`, made by
+//! `build.rs`), so an entry cannot be stale: a changed annotation file, another release or a
+//! changed parser (even at the same version) simply has another name. The source is still
 //! read and hashed on every run (a few milliseconds); only the JSON parse is skipped. A cache
 //! file that is truncated, corrupt or from another format is ignored and rewritten; a cache
 //! folder that cannot be written only costs the speed-up.
@@ -24,14 +25,19 @@ use crate::annotations::AnnotationRecord;
 /// First bytes of a cache file.
 const MAGIC: &[u8; 8] = b"IMXPARSE";
 /// Bumped whenever the encoding or the meaning of a record changes.
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
 /// The release whose parser checked the cached records.
 const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// A hash of the parser's sources (see `build.rs`): a parser changed between two builds of the
+/// same release does not read the other's entries.
+const PARSER_HASH: &str = env!("IMAGENETX_PARSER_HASH");
 
 /// Where parsed annotation files are cached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseCache {
     dir: PathBuf,
+    /// The parser hash in the key: [`PARSER_HASH`], another only in tests.
+    parser: String,
 }
 
 /// What happened when a parsed file was looked up in the cache.
@@ -50,7 +56,10 @@ pub enum CacheStatus {
 impl ParseCache {
     /// A cache in `dir` (created on first store).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        ParseCache { dir: dir.into() }
+        ParseCache {
+            dir: dir.into(),
+            parser: PARSER_HASH.to_owned(),
+        }
     }
 
     /// The default place: `$IMAGENETX_CACHE/parsed`, else `$XDG_CACHE_HOME/imagenetx/parsed`,
@@ -74,7 +83,8 @@ impl ParseCache {
     /// The cache file for a source with content hash `hash` parsed for `n_classes` classes.
     fn entry(&self, hash: u128, n_classes: usize) -> PathBuf {
         self.dir.join(format!(
-            "annotations-{hash:032x}-c{n_classes}-v{FORMAT_VERSION}-{TOOL_VERSION}.bin"
+            "annotations-{hash:032x}-c{n_classes}-v{FORMAT_VERSION}-p{}-{TOOL_VERSION}.bin",
+            self.parser
         ))
     }
 
@@ -92,7 +102,7 @@ impl ParseCache {
             return None;
         }
         let bytes = std::fs::read(&path).ok()?;
-        match decode(&bytes, hash, n_classes) {
+        match decode(&bytes, hash, n_classes, &self.parser) {
             Ok(records) => Some(records),
             Err(why) => {
                 tracing::debug!("ignoring parse cache {}: {why}", path.display());
@@ -110,7 +120,7 @@ impl ParseCache {
         records: &[AnnotationRecord],
     ) -> Result<PathBuf, String> {
         let path = self.entry(hash, n_classes);
-        let bytes = encode(records, hash, n_classes)?;
+        let bytes = encode(records, hash, n_classes, &self.parser)?;
         let mut builder = std::fs::DirBuilder::new();
         builder.recursive(true);
         #[cfg(unix)]
@@ -152,6 +162,7 @@ fn owned_by_us(path: &Path) -> bool {
 struct Envelope {
     format_version: u32,
     tool_version: String,
+    parser_hash: String,
     source_hash: u128,
     n_classes: u64,
     records: Vec<CachedRecord>,
@@ -167,10 +178,16 @@ struct CachedRecord {
 }
 
 /// `MAGIC`, the postcard-encoded envelope, then the XXH3-128 of the envelope (little endian).
-fn encode(records: &[AnnotationRecord], hash: u128, n_classes: usize) -> Result<Vec<u8>, String> {
+fn encode(
+    records: &[AnnotationRecord],
+    hash: u128,
+    n_classes: usize,
+    parser: &str,
+) -> Result<Vec<u8>, String> {
     let envelope = Envelope {
         format_version: FORMAT_VERSION,
         tool_version: TOOL_VERSION.into(),
+        parser_hash: parser.into(),
         source_hash: hash,
         n_classes: n_classes as u64,
         records: records
@@ -191,7 +208,12 @@ fn encode(records: &[AnnotationRecord], hash: u128, n_classes: usize) -> Result<
     Ok(bytes)
 }
 
-fn decode(bytes: &[u8], hash: u128, n_classes: usize) -> Result<Vec<AnnotationRecord>, String> {
+fn decode(
+    bytes: &[u8],
+    hash: u128,
+    n_classes: usize,
+    parser: &str,
+) -> Result<Vec<AnnotationRecord>, String> {
     let body = bytes.strip_prefix(MAGIC).ok_or("not a parse cache file")?;
     let (payload, checksum) = body.split_last_chunk::<16>().ok_or("truncated")?;
     if xxh3_128(payload) != u128::from_le_bytes(*checksum) {
@@ -201,10 +223,11 @@ fn decode(bytes: &[u8], hash: u128, n_classes: usize) -> Result<Vec<AnnotationRe
         postcard::from_bytes(payload).map_err(|e| format!("cannot decode: {e}"))?;
     if envelope.format_version != FORMAT_VERSION
         || envelope.tool_version != TOOL_VERSION
+        || envelope.parser_hash != parser
         || envelope.source_hash != hash
         || envelope.n_classes != n_classes as u64
     {
-        return Err("written for another source, class count or format".into());
+        return Err("written for another source, class count, parser or format".into());
     }
     envelope
         .records
@@ -266,6 +289,36 @@ mod tests {
         assert_eq!(cache.load(h(b"source"), 999), None, "other class count");
     }
 
+    #[test]
+    fn another_parser_misses() {
+        assert_eq!(PARSER_HASH.len(), 16, "build.rs: {PARSER_HASH:?}");
+        assert!(PARSER_HASH.bytes().all(|b| b.is_ascii_hexdigit()));
+        let dir = tempfile::tempdir().unwrap();
+        let ours = ParseCache::new(dir.path());
+        let older = ParseCache {
+            parser: "0123456789abcdef".into(),
+            ..ours.clone()
+        };
+        let path = older.store(h(b"source"), 1000, &records()).unwrap();
+        assert_eq!(older.load(h(b"source"), 1000), Some(records()));
+        assert_eq!(
+            ours.load(h(b"source"), 1000),
+            None,
+            "another parser's entry"
+        );
+        // Under our entry's name too, the envelope's parser hash refuses it.
+        let name = ours.entry(h(b"source"), 1000);
+        assert_ne!(name, path);
+        std::fs::copy(&path, &name).unwrap();
+        assert_eq!(
+            ours.load(h(b"source"), 1000),
+            None,
+            "another parser's envelope"
+        );
+        ours.store(h(b"source"), 1000, &records()).unwrap();
+        assert_eq!(ours.load(h(b"source"), 1000), Some(records()));
+    }
+
     #[cfg(unix)]
     #[test]
     fn the_folder_is_private() {
@@ -290,8 +343,8 @@ mod tests {
             assert_eq!(cache.load(h(b"source"), 1000), None);
         }
         // A class that does not fit the count it claims is refused even with a sound checksum.
-        let bytes = encode(&records(), xxh3_128(b"source"), 1000).unwrap();
-        assert!(decode(&bytes, xxh3_128(b"source"), 1000).is_ok());
+        let bytes = encode(&records(), xxh3_128(b"source"), 1000, PARSER_HASH).unwrap();
+        assert!(decode(&bytes, xxh3_128(b"source"), 1000, PARSER_HASH).is_ok());
         let mut envelope: Envelope = postcard::from_bytes(&bytes[8..bytes.len() - 16]).unwrap();
         envelope.n_classes = 500;
         let mut forged = MAGIC.to_vec();
@@ -299,7 +352,7 @@ mod tests {
         let checksum = xxh3_128(&forged[8..]);
         forged.extend_from_slice(&checksum.to_le_bytes());
         assert!(
-            decode(&forged, xxh3_128(b"source"), 500)
+            decode(&forged, xxh3_128(b"source"), 500, PARSER_HASH)
                 .unwrap_err()
                 .contains("class 999")
         );

@@ -622,24 +622,34 @@ mod tests {
 
     #[test]
     fn worst_classes_break_ties_by_class_index() {
-        let mut classes = vec![Counts::default(); 4];
-        classes[3] = Counts {
-            images: 2,
-            correct: 1,
+        // Class 0 is the worst (0/1); classes 1 (2/4) and 3 (1/2) tie at 0.5 but differ in
+        // size, so the class that fills the second place changes the pooled accuracy:
+        // class 1 first gives (0 + 2) / (1 + 4) = 0.4, class 3 first would give 1/3.
+        let mut classes = vec![Counts::default(); 5];
+        classes[0] = Counts {
+            images: 1,
+            correct: 0,
         };
         classes[1] = Counts {
             images: 4,
             correct: 2,
         };
-        classes[0] = Counts {
-            images: 1,
+        classes[3] = Counts {
+            images: 2,
             correct: 1,
         };
-        // k = 1: classes 1 and 3 tie at 0.5; class 1 wins.
-        assert_eq!(worst_k_classes(&classes, 1), Some(0.5));
-        classes[1].correct = 1;
-        assert_eq!(worst_k_classes(&classes, 1), Some(0.25));
-        assert_eq!(worst_k_classes(&classes, 2), Some(2.0 / 6.0));
+        classes[2] = Counts {
+            images: 3,
+            correct: 3,
+        };
+        assert_eq!(worst_k_classes(&classes, 1), Some(0.0));
+        assert_eq!(worst_k_classes(&classes, 2), Some(2.0 / 5.0));
+        // Swapping the two tied classes' counts swaps the winner: class 1 (now 1/2) first.
+        classes.swap(1, 3);
+        assert_eq!(worst_k_classes(&classes, 2), Some(1.0 / 3.0));
+        // Both tied classes, then the perfect one; classes without images are no candidates.
+        assert_eq!(worst_k_classes(&classes, 3), Some(3.0 / 7.0));
+        assert_eq!(worst_k_classes(&classes, 10), Some(6.0 / 10.0));
         assert_eq!(worst_k_classes(&[], 2), None);
     }
 

@@ -54,6 +54,24 @@ fn reference(request: &Value) -> Value {
     serde_json::from_slice(&output.stdout).expect("JSON from the reference script")
 }
 
+/// The answer's list under `key`, which must be there and hold one entry per case: a missing
+/// or renamed key, or a short list, fails instead of comparing nothing.
+fn answers<'a>(answer: &'a Value, key: &str, cases: usize) -> &'a [Value] {
+    let list = answer
+        .get(key)
+        .unwrap_or_else(|| panic!("stats_reference.py answered no `{key}`: {answer}"))
+        .as_array()
+        .unwrap_or_else(|| panic!("stats_reference.py: `{key}` is not a list"));
+    assert!(cases > 0, "no `{key}` cases");
+    assert_eq!(
+        list.len(),
+        cases,
+        "stats_reference.py: {} `{key}` answers for {cases} cases",
+        list.len()
+    );
+    list
+}
+
 fn float(v: &Value) -> f64 {
     v.as_str()
         .expect("float as string")
@@ -177,7 +195,7 @@ fn statistics_equal_statsmodels_and_numpy() {
     let (mut worst_wilson, mut worst_mcnemar) = (0.0f64, 0.0f64);
     for (case, theirs) in wilson_cases
         .iter()
-        .zip(answer["wilson"].as_array().expect("list"))
+        .zip(answers(&answer, "wilson", wilson_cases.len()))
     {
         let (count, nobs, confidence) = *case;
         let ours = wilson(count, nobs, confidence).expect("nobs > 0");
@@ -194,10 +212,11 @@ fn statistics_equal_statsmodels_and_numpy() {
             ));
         }
     }
-    for ((case, ours), theirs) in mcnemar_cases
-        .iter()
-        .zip(&ours_p)
-        .zip(answer["mcnemar"].as_array().expect("list"))
+    for ((case, ours), theirs) in
+        mcnemar_cases
+            .iter()
+            .zip(&ours_p)
+            .zip(answers(&answer, "mcnemar", mcnemar_cases.len()))
     {
         let theirs = float(theirs);
         worst_mcnemar = worst_mcnemar.max(relative(*ours, theirs));
@@ -209,10 +228,16 @@ fn statistics_equal_statsmodels_and_numpy() {
     }
     for (case, theirs) in holm_cases
         .iter()
-        .zip(answer["holm"].as_array().expect("list"))
+        .zip(answers(&answer, "holm", holm_cases.len()))
     {
         let ours = holm(case);
-        for (o, t) in ours.iter().zip(theirs.as_array().expect("list")) {
+        let theirs_list = theirs.as_array().expect("list");
+        assert_eq!(
+            (ours.len(), theirs_list.len()),
+            (case.len(), case.len()),
+            "holm {case:?}: one adjusted p-value per p-value: ours {ours:?}, statsmodels {theirs}"
+        );
+        for (o, t) in ours.iter().zip(theirs_list) {
             if !close(*o, float(t), 0.0) {
                 failures.push(format!(
                     "holm {case:?}: ours {ours:?}, statsmodels {theirs}"
@@ -221,9 +246,10 @@ fn statistics_equal_statsmodels_and_numpy() {
             }
         }
     }
-    for ((values, q), theirs) in quantile_cases
-        .iter()
-        .zip(answer["quantile"].as_array().expect("list"))
+    for ((values, q), theirs) in
+        quantile_cases
+            .iter()
+            .zip(answers(&answer, "quantile", quantile_cases.len()))
     {
         let mut sorted = values.clone();
         sorted.sort_by(f64::total_cmp);

@@ -40,8 +40,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let run = start.elapsed();
     let images = (batch * batches) as f64;
+    // The rate at full precision (shortest round-trip): python/bench_eval.py reads it back as
+    // the ONNX-Runtime-alone denominator, where rounding to whole images/s would move ratios.
     println!(
-        "ONNX Runtime {} ({}); runtime load {:.1} ms; session + probe {:.1} ms; {} images in {:.1} ms: {:.0} images/s",
+        "ONNX Runtime {} ({}); runtime load {:.1} ms; session + probe {:.1} ms; {} images in {:.1} ms: {} images/s",
         runtime.version(),
         classifier.provider(),
         loaded.as_secs_f64() * 1e3,

@@ -55,6 +55,7 @@ fn cuda_build_registers_cuda_or_says_why_not() {
         let b = cpu
             .classify_slice(&data, [4, 3, 224, 224])
             .expect("cpu run");
+        assert_eq!((a.len(), b.len()), (4, 4), "one result per image");
         for (x, y) in a.into_iter().zip(b) {
             let (x, y) = (x.expect("finite"), y.expect("finite"));
             assert_eq!(x.classes, y.classes);

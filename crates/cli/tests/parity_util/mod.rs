@@ -25,12 +25,23 @@ pub fn imagenetx() -> PathBuf {
 
 const SETUP_HINT: &str = "run `just setup venv` (or set IMAGENETX_VENV / IMAGENETX_ANNOTATIONS)";
 
+/// `$IMAGENETX_CACHE/<name>` when that variable is set (as `just` sets it), else
+/// `<workspace>/.cache/<name>`.
+fn cache_path(name: &str) -> PathBuf {
+    std::env::var_os("IMAGENETX_CACHE")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".cache"))
+        .join(name)
+}
+
 /// The Python interpreter of the reference venv (`IMAGENETX_VENV`, default
-/// `<workspace>/.cache/venv`). Panics with the set-up command when it is missing.
+/// `$IMAGENETX_CACHE/venv`, else `<workspace>/.cache/venv`). Panics with the set-up command
+/// when it is missing.
 pub fn venv_python() -> PathBuf {
     let venv = std::env::var_os("IMAGENETX_VENV")
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join(".cache").join("venv"));
+        .unwrap_or_else(|| cache_path("venv"));
     let python = venv.join("bin").join("python");
     assert!(
         python.is_file(),
@@ -41,11 +52,12 @@ pub fn venv_python() -> PathBuf {
 }
 
 /// The ImageNet-X annotations folder (`IMAGENETX_ANNOTATIONS`, default
-/// `<workspace>/.cache/annotations`). Panics with the set-up command when it is missing.
+/// `$IMAGENETX_CACHE/annotations`, else `<workspace>/.cache/annotations`). Panics with the
+/// set-up command when it is missing.
 pub fn annotations_dir() -> PathBuf {
     let dir = std::env::var_os("IMAGENETX_ANNOTATIONS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join(".cache").join("annotations"));
+        .unwrap_or_else(|| cache_path("annotations"));
     for name in [
         "imagenet_labels.txt",
         "imagenet_1k_classes_to_100_metaclasses.csv",
@@ -59,6 +71,34 @@ pub fn annotations_dir() -> PathBuf {
             dir.join(name).is_file(),
             "the ImageNet-X annotations are missing: no {}; {SETUP_HINT}",
             dir.join(name).display()
+        );
+    }
+    dir
+}
+
+/// The folder of the ImageNet-X paper's published predictions (`README.md`, `ResNet50.csv`,
+/// `DINO.csv`; CC BY-NC 4.0 data of a third party, not redistributed here), from
+/// `IMAGENETX_PAPER_PREDICTIONS`.
+///
+/// The tests that use it are `#[ignore]`d, so a plain `cargo test` lists them as ignored
+/// instead of passing them unchecked; `just test` runs them with `--ignored` when it finds the
+/// folder (CI always does: `.ci/run` sets the variable and fails without the folder). Once a
+/// test runs, a missing variable or file is a failure, never a skip.
+pub fn paper_predictions_dir() -> PathBuf {
+    let dir = std::env::var_os("IMAGENETX_PAPER_PREDICTIONS")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            panic!(
+                "this test needs IMAGENETX_PAPER_PREDICTIONS: the folder of the paper's published \
+                 predictions (not redistributed); `just test` sets it from ../shared/paper-predictions"
+            )
+        });
+    for name in ["README.md", "ResNet50.csv", "DINO.csv"] {
+        assert!(
+            dir.join(name).is_file(),
+            "IMAGENETX_PAPER_PREDICTIONS={}: no {name} there",
+            dir.display()
         );
     }
     dir
@@ -91,10 +131,27 @@ pub fn check_output(what: &str, output: std::io::Result<Output>) -> Result<Outpu
     }
 }
 
-/// Runs `imagenetx ARGS`.
+/// The subcommands that read the annotation files (they take `--no-cache`).
+pub const ANNOTATION_COMMANDS: &[&str] =
+    &["analyze", "annotations", "compare", "evaluate", "report"];
+
+/// Runs `imagenetx ARGS`. A subcommand of [`ANNOTATION_COMMANDS`] gets `--no-cache`: these
+/// tests check the parser itself, so they never read parsed annotations from the persistent
+/// cache, where an entry written by an older build could hide a parser regression (the cache
+/// is covered by `tests/parse_cache.rs`).
 pub fn run_imagenetx<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
-    Command::new(imagenetx())
-        .args(args)
+    let mut command = Command::new(imagenetx());
+    match args.split_first() {
+        Some((first, rest))
+            if ANNOTATION_COMMANDS
+                .iter()
+                .any(|c| first.as_ref() == std::ffi::OsStr::new(c)) =>
+        {
+            command.arg(first).arg("--no-cache").args(rest)
+        }
+        _ => command.args(args),
+    };
+    command
         .env_remove("RUST_LOG")
         .output()
         .expect("could not start the imagenetx binary")
