@@ -46,7 +46,7 @@
 mod atomic;
 mod classify;
 mod error;
-mod journal;
+pub mod journal;
 mod model;
 #[doc(hidden)]
 pub mod pause;
