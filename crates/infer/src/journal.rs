@@ -323,95 +323,199 @@ pub struct CutTail {
     pub bytes: u64,
 }
 
-/// What an earlier run of an output left, read for `--resume`.
+/// Marks an image without a journal record.
+const NONE: u64 = u64::MAX;
+
+/// The images of a run as the journal sees them: their names (the keys of predictions) in
+/// the caller's order, and that order sorted by name — to find an image by name, and to write
+/// rows sorted. Four bytes an image besides the borrowed names.
 #[derive(Debug, Clone)]
-pub struct Prior {
-    /// Its rows, one per file name (the latest), sorted by file name.
-    pub rows: Vec<StoredRow>,
-    /// Where they came from.
-    pub source: PriorSource,
-    /// The journal's cut-short tail, when it had one.
-    pub cut: Option<CutTail>,
+pub struct ImageKeys<'a> {
+    names: Vec<&'a str>,
+    sorted: Vec<u32>,
 }
 
-impl Prior {
-    /// Reads what the output `files` holds. The journal is preferred; without one, the
-    /// predictions CSV (rows without fingerprints). A journal made by another model or
-    /// preprocessing than `identity` is an error naming both.
-    pub fn load(files: &RunFiles, identity: &JournalIdentity) -> Result<Prior> {
-        match File::open(&files.journal) {
-            Ok(file) => {
-                let (rows, cut) = read_journal(&files.journal, file, Some(identity))?;
-                Ok(Prior {
-                    rows: latest_sorted(rows),
-                    source: PriorSource::Journal,
-                    cut,
-                })
-            }
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                if !files.predictions.exists() {
-                    return Ok(Prior {
-                        rows: Vec::new(),
-                        source: PriorSource::Nothing,
-                        cut: None,
-                    });
-                }
-                let mut rows = Vec::new();
-                for (i, row) in crate::predictions::read_predictions(&files.predictions)?
-                    .into_iter()
-                    .enumerate()
-                {
-                    rows.push(StoredRow::new(&row, None).ok_or_else(|| Error::Csv {
-                        path: files.predictions.clone(),
-                        line: i as u64 + 2,
-                        message: format!(
-                            "expected 1 to {TOP_K} classes below 2^32, got {:?}",
-                            row.classes
-                        ),
-                    })?);
-                }
-                Ok(Prior {
-                    rows: latest_sorted(rows),
-                    source: PriorSource::PredictionsCsv,
-                    cut: None,
-                })
-            }
-            Err(err) => Err(Error::io(&files.journal, err)),
-        }
+impl<'a> ImageKeys<'a> {
+    /// The keys of images named `names` (in the caller's order; names must be distinct, as
+    /// image discovery guarantees; of equal names the first is found).
+    pub fn new(names: Vec<&'a str>) -> Self {
+        let mut sorted: Vec<u32> = (0..names.len() as u32).collect();
+        sorted.sort_unstable_by(|&a, &b| names[a as usize].cmp(names[b as usize]).then(a.cmp(&b)));
+        ImageKeys { names, sorted }
     }
 
-    #[cfg(test)]
-    fn load_rows_for_test(bytes: &[u8]) -> Vec<StoredRow> {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("j.journal");
-        std::fs::write(&path, bytes).expect("write");
-        let file = File::open(&path).expect("open");
-        read_journal(&path, file, None).expect("valid journal").0
+    /// How many images.
+    pub fn len(&self) -> usize {
+        self.names.len()
     }
 
-    /// An empty prior (a fresh run).
-    pub fn nothing() -> Prior {
-        Prior {
-            rows: Vec::new(),
-            source: PriorSource::Nothing,
-            cut: None,
-        }
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// The name of image `i`.
+    pub fn name(&self, i: usize) -> &'a str {
+        self.names[i]
+    }
+
+    /// The image named `name`.
+    pub fn find(&self, name: &str) -> Option<usize> {
+        let at = self
+            .sorted
+            .partition_point(|&i| self.names[i as usize] < name);
+        let i = *self.sorted.get(at)? as usize;
+        (self.names[i] == name).then_some(i)
+    }
+
+    /// The images in name order.
+    pub fn in_name_order(&self) -> impl Iterator<Item = usize> + '_ {
+        self.sorted.iter().map(|&i| i as usize)
     }
 }
 
-/// Sorts by file name and keeps the last row of each name (stable sort: journal order), in
-/// place.
-fn latest_sorted(mut rows: Vec<StoredRow>) -> Vec<StoredRow> {
-    rows.sort_by(|a, b| a.file_name.cmp(&b.file_name));
-    // `dedup_by` keeps the first of equal neighbours; swapping keeps the contents of the last.
-    rows.dedup_by(|later, kept| {
-        let same = later.file_name == kept.file_name;
-        if same {
-            std::mem::swap(later, kept);
+/// Reads journal records one at a time, sequentially or at an offset.
+struct JournalReader {
+    path: PathBuf,
+    reader: BufReader<File>,
+    total: u64,
+    /// Offset of the next record.
+    offset: u64,
+    /// Line of the next record.
+    line: u64,
+    record: Vec<u8>,
+    chunk: Vec<u8>,
+}
+
+/// What [`JournalReader::next`] found.
+enum Next {
+    Record { offset: u64, row: StoredRow },
+    End,
+    Cut(CutTail),
+}
+
+impl JournalReader {
+    /// Opens a journal and checks its header (and, with `identity`, that it was made by that
+    /// model and preprocessing). `None` when there is no journal.
+    fn open(path: &Path, identity: Option<&JournalIdentity>) -> Result<Option<Self>> {
+        let file = match File::open(path) {
+            Ok(file) => file,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(Error::io(path, err)),
+        };
+        let total = file.metadata().map_err(|err| Error::io(path, err))?.len();
+        let mut reader = BufReader::with_capacity(1 << 16, file);
+        let mut header = Vec::new();
+        reader
+            .by_ref()
+            .take(4096)
+            .read_until(b'\n', &mut header)
+            .map_err(|err| Error::io(path, err))?;
+        check_header(path, &header, identity)?;
+        Ok(Some(JournalReader {
+            path: path.to_path_buf(),
+            reader,
+            total,
+            offset: header.len() as u64,
+            line: 2,
+            record: Vec::new(),
+            chunk: Vec::new(),
+        }))
+    }
+
+    /// The next record; a record that is cut short or fails its check ends the journal.
+    fn next(&mut self) -> Result<Next> {
+        let start = self.offset;
+        let line = self.line;
+        self.record.clear();
+        loop {
+            self.chunk.clear();
+            let n = self
+                .reader
+                .by_ref()
+                .take(MAX_RECORD as u64)
+                .read_until(b'\n', &mut self.chunk)
+                .map_err(|err| Error::io(&self.path, err))?;
+            if n == 0 {
+                break;
+            }
+            self.offset += n as u64;
+            self.line += 1;
+            self.record.extend_from_slice(&self.chunk);
+            if !self.chunk.ends_with(b"\n") || self.record.len() > MAX_RECORD {
+                break;
+            }
+            if let Some(row) = verified(&self.record) {
+                return Ok(Next::Record { offset: start, row });
+            }
         }
-        same
-    });
-    rows
+        if self.record.is_empty() {
+            Ok(Next::End)
+        } else {
+            Ok(Next::Cut(CutTail {
+                line,
+                bytes: self.total.saturating_sub(start),
+            }))
+        }
+    }
+
+    /// The record at `offset` (one this process found or wrote); anything else there is an
+    /// error naming the journal.
+    fn at(&mut self, offset: u64) -> Result<StoredRow> {
+        self.reader
+            .seek(SeekFrom::Start(offset))
+            .map_err(|err| Error::io(&self.path, err))?;
+        self.offset = offset;
+        match self.next()? {
+            Next::Record { row, .. } => Ok(row),
+            Next::End | Next::Cut(_) => Err(Error::Csv {
+                path: self.path.clone(),
+                line: 0,
+                message: format!(
+                    "the record at byte {offset} reads back damaged (was the journal changed by another program?)"
+                ),
+            }),
+        }
+    }
+}
+
+/// Checks a journal's first line.
+fn check_header(path: &Path, header: &[u8], identity: Option<&JournalIdentity>) -> Result<()> {
+    let bad_header = |message: String| Error::Csv {
+        path: path.to_path_buf(),
+        line: 1,
+        message,
+    };
+    let text = String::from_utf8_lossy(header);
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if !header.ends_with(b"\n") || words.len() != 4 || words[0] != MAGIC {
+        return Err(bad_header(format!(
+            "expected a journal header `{MAGIC} {VERSION} MODEL_SHA256 PREPROCESSING_SHA256`, got {:?}",
+            text.trim_end()
+        )));
+    }
+    if words[1] != VERSION.to_string() {
+        return Err(bad_header(format!(
+            "journal format version {}, this imagenetx reads version {VERSION}",
+            words[1]
+        )));
+    }
+    if let Some(identity) = identity {
+        for (what, recorded, now) in [
+            ("model", words[2], &identity.model_sha256),
+            ("preprocessing", words[3], &identity.preprocessing_sha256),
+        ] {
+            if recorded != now {
+                return Err(Error::Mismatch {
+                    path: path.to_path_buf(),
+                    what,
+                    recorded: recorded.to_string(),
+                    now: now.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 fn fnv1a(bytes: &[u8]) -> u32 {
@@ -506,113 +610,6 @@ fn parse_record(body: &[u8]) -> Option<StoredRow> {
     )
 }
 
-/// Reads a journal: its rows in file order and the cut-short tail, if any. With `identity`,
-/// a journal of another model or preprocessing is an error.
-fn read_journal(
-    path: &Path,
-    file: File,
-    identity: Option<&JournalIdentity>,
-) -> Result<(Vec<StoredRow>, Option<CutTail>)> {
-    let total = file.metadata().map_err(|err| Error::io(path, err))?.len();
-    let mut reader = BufReader::with_capacity(1 << 16, file);
-    let mut header = Vec::new();
-    reader
-        .by_ref()
-        .take(4096)
-        .read_until(b'\n', &mut header)
-        .map_err(|err| Error::io(path, err))?;
-    let bad_header = |message: String| Error::Csv {
-        path: path.to_path_buf(),
-        line: 1,
-        message,
-    };
-    let text = String::from_utf8_lossy(&header);
-    let words: Vec<&str> = text.split_whitespace().collect();
-    if !header.ends_with(b"\n") || words.len() != 4 || words[0] != MAGIC {
-        return Err(bad_header(format!(
-            "expected a journal header `{MAGIC} {VERSION} MODEL_SHA256 PREPROCESSING_SHA256`, got {:?}",
-            text.trim_end()
-        )));
-    }
-    if words[1] != VERSION.to_string() {
-        return Err(bad_header(format!(
-            "journal format version {}, this imagenetx reads version {VERSION}",
-            words[1]
-        )));
-    }
-    if let Some(identity) = identity {
-        if words[2] != identity.model_sha256 {
-            return Err(Error::Mismatch {
-                path: path.to_path_buf(),
-                what: "model",
-                recorded: words[2].to_string(),
-                now: identity.model_sha256.clone(),
-            });
-        }
-        if words[3] != identity.preprocessing_sha256 {
-            return Err(Error::Mismatch {
-                path: path.to_path_buf(),
-                what: "preprocessing",
-                recorded: words[3].to_string(),
-                now: identity.preprocessing_sha256.clone(),
-            });
-        }
-    }
-    let mut offset = header.len() as u64;
-    let mut line = 2u64;
-    let mut rows: Vec<StoredRow> = Vec::new();
-    let mut record = Vec::new();
-    let mut chunk = Vec::new();
-    loop {
-        let record_start = offset;
-        let record_line = line;
-        record.clear();
-        let complete = loop {
-            chunk.clear();
-            let n = reader
-                .by_ref()
-                .take(MAX_RECORD as u64)
-                .read_until(b'\n', &mut chunk)
-                .map_err(|err| Error::io(path, err))?;
-            if n == 0 {
-                break None;
-            }
-            offset += n as u64;
-            line += 1;
-            record.extend_from_slice(&chunk);
-            if !chunk.ends_with(b"\n") || record.len() > MAX_RECORD {
-                break None;
-            }
-            if let Some(row) = verified(&record) {
-                break Some(row);
-            }
-        };
-        match complete {
-            Some(row) => {
-                if rows.is_empty() {
-                    // Records are of similar length: reserve for the whole file at once
-                    // rather than doubling (a resumed ImageNet training run holds 1.28 M).
-                    let estimate = total.saturating_sub(offset) / (offset - record_start).max(1);
-                    rows.reserve(
-                        usize::try_from(estimate).unwrap_or(0).saturating_mul(11) / 10 + 1,
-                    );
-                }
-                rows.push(row);
-            }
-            None if record.is_empty() => return Ok((rows, None)),
-            None => {
-                return Ok((
-                    rows,
-                    Some(CutTail {
-                        line: record_line,
-                        bytes: total.saturating_sub(record_start),
-                    }),
-                ));
-            }
-        }
-    }
-}
-
 /// The row of a complete record (`body,check\n`) whose check matches.
 fn verified(record: &[u8]) -> Option<StoredRow> {
     let body = record.strip_suffix(b"\n")?;
@@ -649,11 +646,18 @@ impl Default for CheckpointPolicy {
 
 /// Writes predictions through the journal and, at the end, the sorted predictions CSV (see
 /// the [module docs](self)). Hold the output's [`OutputLock`] while using it.
+///
+/// Rows are not held in memory: the writer keeps, per image, the offset of its latest journal
+/// record (8 bytes an image), and reads the records back to write the CSV.
 #[derive(Debug)]
 pub struct PredictionsWriter {
     files: RunFiles,
     identity: JournalIdentity,
     journal: BufWriter<File>,
+    /// Where the next record goes.
+    position: u64,
+    /// Per image: the offset of its latest record, or [`NONE`].
+    offsets: Vec<u64>,
     rows: usize,
     policy: CheckpointPolicy,
     pending: usize,
@@ -662,26 +666,42 @@ pub struct PredictionsWriter {
 }
 
 impl PredictionsWriter {
-    /// Starts writing `files` for a run that keeps the rows `kept` (empty for a fresh run):
-    /// the journal is replaced, atomically, by one holding its header and `kept`; new rows are
-    /// appended to it. Rows are not held in memory: the journal is read back at the end.
+    /// Starts a fresh run of `files` over `images` images: the journal is replaced,
+    /// atomically, by an empty one (its header).
     pub fn start(
         files: &RunFiles,
         identity: JournalIdentity,
         policy: CheckpointPolicy,
-        kept: Vec<StoredRow>,
+        images: usize,
     ) -> Result<Self> {
-        write_journal(&files.journal, &identity, &kept)?;
-        let rows = kept.len();
-        drop(kept);
+        let header = identity.header();
+        write_atomic(&files.journal, |out: &mut dyn Write| {
+            out.write_all(header.as_bytes())
+        })?;
+        Self::open(files, identity, policy, vec![NONE; images], 0)
+    }
+
+    fn open(
+        files: &RunFiles,
+        identity: JournalIdentity,
+        policy: CheckpointPolicy,
+        offsets: Vec<u64>,
+        rows: usize,
+    ) -> Result<Self> {
         let file = OpenOptions::new()
             .append(true)
             .open(&files.journal)
             .map_err(|err| Error::io(&files.journal, err))?;
+        let position = file
+            .metadata()
+            .map_err(|err| Error::io(&files.journal, err))?
+            .len();
         Ok(PredictionsWriter {
             files: files.clone(),
             identity,
             journal: BufWriter::with_capacity(1 << 16, file),
+            position,
+            offsets,
             rows,
             policy,
             pending: 0,
@@ -690,12 +710,110 @@ impl PredictionsWriter {
         })
     }
 
+    /// What an earlier run of `files` left: a journal, only a predictions CSV (an older run,
+    /// or a deleted journal), or nothing.
+    pub fn prior_source(files: &RunFiles) -> PriorSource {
+        if files.journal.exists() {
+            PriorSource::Journal
+        } else if files.predictions.exists() {
+            PriorSource::PredictionsCsv
+        } else {
+            PriorSource::Nothing
+        }
+    }
+
+    /// Continues an earlier run of `files` over the images `keys`: reads what it left (the
+    /// journal, else the predictions CSV, whose rows have no fingerprints; a journal of
+    /// another model or preprocessing is an error naming both), keeps the latest row of each
+    /// image whose file is unchanged (`fingerprint(i)`, the image's size and mtime now, equals
+    /// the recorded one), and replaces the journal, atomically, by one holding just those rows
+    /// in name order. Returns the writer, what was found, and per image whether it must be
+    /// predicted. Memory: 8 bytes an image, whatever the journal's size.
+    pub fn resume(
+        files: &RunFiles,
+        identity: JournalIdentity,
+        policy: CheckpointPolicy,
+        keys: &ImageKeys<'_>,
+        fingerprint: impl Fn(usize) -> Option<Fingerprint>,
+    ) -> Result<(Self, ResumePlan, Vec<bool>)> {
+        let source = Self::prior_source(files);
+        let mut plan = ResumePlan {
+            source,
+            ..ResumePlan::default()
+        };
+        if source == PriorSource::Nothing {
+            let writer = Self::start(files, identity, policy, keys.len())?;
+            return Ok((writer, plan, vec![true; keys.len()]));
+        }
+        if source == PriorSource::PredictionsCsv {
+            csv_to_journal(files, &identity)?;
+        }
+        // Pass 1: the latest record of each image; rows of images no longer there.
+        let mut latest = vec![NONE; keys.len()];
+        let mut removed = std::collections::BTreeSet::new();
+        let Some(mut reader) = JournalReader::open(&files.journal, Some(&identity))? else {
+            return Err(Error::io(
+                &files.journal,
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            ));
+        };
+        loop {
+            match reader.next()? {
+                Next::Record { offset, row } => match keys.find(&row.file_name) {
+                    Some(i) => latest[i] = offset,
+                    None => {
+                        removed.insert(row.file_name.to_string());
+                    }
+                },
+                Next::End => break,
+                Next::Cut(cut) => {
+                    plan.cut = Some(cut);
+                    break;
+                }
+            }
+        }
+        plan.removed = removed.into_iter().collect();
+        // Pass 2: unchanged images keep their rows, written in name order to the new journal.
+        let mut offsets = vec![NONE; keys.len()];
+        let mut todo = vec![true; keys.len()];
+        let header = identity.header();
+        write_atomic(&files.journal, |out: &mut dyn Write| {
+            out.write_all(header.as_bytes())?;
+            let mut position = header.len() as u64;
+            for i in keys.in_name_order() {
+                if latest[i] == NONE {
+                    continue;
+                }
+                let row = reader.at(latest[i]).map_err(std::io::Error::other)?;
+                match row.fingerprint {
+                    None => plan.unchecked += 1,
+                    Some(then) if Some(then) == fingerprint(i) => {}
+                    Some(_) => {
+                        plan.changed.push(row.file_name.to_string());
+                        continue;
+                    }
+                }
+                let bytes = journal_record(&row);
+                out.write_all(&bytes)?;
+                offsets[i] = position;
+                position += bytes.len() as u64;
+                todo[i] = false;
+                plan.kept += 1;
+            }
+            Ok(())
+        })?;
+        plan.new = todo.iter().filter(|&&t| t).count() - plan.changed.len();
+        let kept = plan.kept;
+        let writer = Self::open(files, identity, policy, offsets, kept)?;
+        Ok((writer, plan, todo))
+    }
+
     /// The output's files.
     pub fn files(&self) -> &RunFiles {
         &self.files
     }
 
-    /// Rows in the journal (kept and new; an image predicted twice counts twice).
+    /// Rows in the journal (kept and new).
     pub fn len(&self) -> usize {
         self.rows
     }
@@ -710,9 +828,15 @@ impl PredictionsWriter {
         self.checkpoints
     }
 
-    /// Appends a row to the journal; makes a checkpoint when the policy says so and returns
-    /// whether it did. A row whose classes do not fit the predictions CSV is an error.
-    pub fn push(&mut self, row: &PredictionRow, fingerprint: Option<Fingerprint>) -> Result<bool> {
+    /// Appends the row of image `image` to the journal; makes a checkpoint when the policy
+    /// says so and returns whether it did. A row whose classes do not fit the predictions CSV
+    /// is an error.
+    pub fn push(
+        &mut self,
+        image: usize,
+        row: &PredictionRow,
+        fingerprint: Option<Fingerprint>,
+    ) -> Result<bool> {
         let stored = StoredRow::new(row, fingerprint).ok_or_else(|| Error::Csv {
             path: self.files.journal.clone(),
             line: 0,
@@ -721,10 +845,25 @@ impl PredictionsWriter {
                 row.file_name
             ),
         })?;
+        let Some(slot) = self.offsets.get_mut(image) else {
+            return Err(Error::Csv {
+                path: self.files.journal.clone(),
+                line: 0,
+                message: format!(
+                    "{}: image {image} is not one of the run's images",
+                    row.file_name
+                ),
+            });
+        };
+        let bytes = journal_record(&stored);
         self.journal
-            .write_all(&journal_record(&stored))
+            .write_all(&bytes)
             .map_err(|err| Error::io(&self.files.journal, err))?;
-        self.rows += 1;
+        if *slot == NONE {
+            self.rows += 1;
+        }
+        *slot = self.position;
+        self.position += bytes.len() as u64;
         self.pending += 1;
         if self.pending >= self.policy.rows
             || self.last_checkpoint.elapsed() >= self.policy.interval
@@ -747,59 +886,134 @@ impl PredictionsWriter {
         Ok(())
     }
 
-    /// Finishes: a last checkpoint, the journal read back, the predictions CSV written
-    /// atomically (rows sorted by file name, the last row of each image), then the journal
-    /// rewritten compacted. Returns the rows as written.
-    pub fn finish(mut self) -> Result<Vec<StoredRow>> {
+    /// Finishes: a last checkpoint, the predictions CSV written atomically (each image's
+    /// latest row, sorted by file name; `keys` are the images the writer was made for), then
+    /// the journal rewritten compacted. Returns the rows, readable by image.
+    pub fn finish(mut self, keys: &ImageKeys<'_>) -> Result<Rows> {
         self.checkpoint()?;
-        let file =
-            File::open(&self.files.journal).map_err(|err| Error::io(&self.files.journal, err))?;
-        let (rows, cut) = read_journal(&self.files.journal, file, Some(&self.identity))?;
-        if let Some(cut) = cut {
-            // Only another process could have changed the journal under the lock.
-            return Err(Error::Csv {
-                path: self.files.journal.clone(),
-                line: cut.line,
-                message: "a record written by this run reads back damaged".into(),
-            });
-        }
-        let rows = latest_sorted(rows);
-        write_predictions(&self.files.predictions, &rows)?;
+        let Some(mut reader) = JournalReader::open(&self.files.journal, Some(&self.identity))?
+        else {
+            return Err(Error::io(
+                &self.files.journal,
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            ));
+        };
+        let offsets = &self.offsets;
+        write_atomic(&self.files.predictions, |out: &mut dyn Write| {
+            let mut csv = csv::Writer::from_writer(out);
+            csv.write_record(HEADER)?;
+            for i in keys.in_name_order() {
+                if offsets[i] != NONE {
+                    let row = reader.at(offsets[i]).map_err(std::io::Error::other)?;
+                    csv.write_record(row.csv_fields())?;
+                }
+            }
+            csv.flush()?;
+            crate::pause::point("final-csv");
+            Ok(())
+        })?;
         crate::pause::point("after-csv");
-        write_journal(&self.files.journal, &self.identity, &rows)?;
+        let mut compacted = vec![NONE; offsets.len()];
+        let header = self.identity.header();
+        write_atomic(&self.files.journal, |out: &mut dyn Write| {
+            out.write_all(header.as_bytes())?;
+            let mut position = header.len() as u64;
+            for i in keys.in_name_order() {
+                if offsets[i] != NONE {
+                    let row = reader.at(offsets[i]).map_err(std::io::Error::other)?;
+                    let bytes = journal_record(&row);
+                    out.write_all(&bytes)?;
+                    compacted[i] = position;
+                    position += bytes.len() as u64;
+                }
+            }
+            Ok(())
+        })?;
         crate::pause::point("after-journal");
-        Ok(rows)
+        let reader =
+            JournalReader::open(&self.files.journal, Some(&self.identity))?.ok_or_else(|| {
+                Error::io(
+                    &self.files.journal,
+                    std::io::Error::from(std::io::ErrorKind::NotFound),
+                )
+            })?;
+        Ok(Rows {
+            reader,
+            offsets: compacted,
+        })
     }
 }
 
-/// Writes the predictions CSV of `rows` (already sorted) atomically.
-fn write_predictions(path: &Path, rows: &[StoredRow]) -> Result<()> {
-    write_atomic(path, |out: &mut dyn Write| {
-        let mut csv = csv::Writer::from_writer(out);
-        csv.write_record(HEADER)?;
-        for row in rows {
-            csv.write_record(row.csv_fields())?;
+/// The rows of a finished run, read by image from the compacted journal (8 bytes an image in
+/// memory).
+#[derive(Debug)]
+pub struct Rows {
+    reader: JournalReader,
+    offsets: Vec<u64>,
+}
+
+impl std::fmt::Debug for JournalReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JournalReader")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Rows {
+    /// The row of image `i`, if it has one.
+    pub fn get(&mut self, i: usize) -> Result<Option<StoredRow>> {
+        match self.offsets.get(i) {
+            Some(&offset) if offset != NONE => self.reader.at(offset).map(Some),
+            _ => Ok(None),
         }
-        csv.flush()?;
-        crate::pause::point("final-csv");
+    }
+
+    /// How many images have a row.
+    pub fn len(&self) -> usize {
+        self.offsets.iter().filter(|&&o| o != NONE).count()
+    }
+
+    /// Whether no image has a row.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Turns an older run's predictions CSV (no journal) into a journal whose rows have no
+/// fingerprints.
+fn csv_to_journal(files: &RunFiles, identity: &JournalIdentity) -> Result<()> {
+    let rows = crate::predictions::read_predictions(&files.predictions)?;
+    let header = identity.header();
+    let mut bad = None;
+    write_atomic(&files.journal, |out: &mut dyn Write| {
+        out.write_all(header.as_bytes())?;
+        for (i, row) in rows.iter().enumerate() {
+            match StoredRow::new(row, None) {
+                Some(stored) => out.write_all(&journal_record(&stored))?,
+                None => {
+                    bad = Some((i as u64 + 2, format!("{:?}", row.classes)));
+                    return Err(std::io::Error::other("bad row"));
+                }
+            }
+        }
         Ok(())
+    })
+    .map_err(|err| match bad.take() {
+        Some((line, classes)) => Error::Csv {
+            path: files.predictions.clone(),
+            line,
+            message: format!("expected 1 to {TOP_K} classes below 2^32, got {classes}"),
+        },
+        None => err,
     })
 }
 
-/// Replaces the journal by one holding `rows`, atomically.
-fn write_journal(path: &Path, identity: &JournalIdentity, rows: &[StoredRow]) -> Result<()> {
-    write_atomic(path, |out: &mut dyn Write| {
-        out.write_all(identity.header().as_bytes())?;
-        for row in rows {
-            out.write_all(&journal_record(row))?;
-        }
-        Ok(())
-    })
-}
-
-/// How the images of a resumed run relate to the rows an earlier run left.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// What `--resume` found: how the rows an earlier run left relate to the images now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResumePlan {
+    /// Where the rows came from.
+    pub source: PriorSource,
     /// Rows kept: the image is unchanged (or has no fingerprint to check, see `unchecked`).
     pub kept: usize,
     /// Kept rows that had no fingerprint (from a predictions CSV without journal).
@@ -810,55 +1024,21 @@ pub struct ResumePlan {
     pub new: usize,
     /// Rows of images that are no longer among the images: dropped.
     pub removed: Vec<String>,
+    /// The journal's records cut short by the interruption (dropped, predicted again).
+    pub cut: Option<CutTail>,
 }
 
-impl ResumePlan {
-    /// Matches `prior` against the images now: `names[i]` and `fingerprints[i]` of image `i`
-    /// (a fingerprint is `None` when the file cannot be read: it is predicted again, and the
-    /// read reports why). Returns the plan, the rows to keep (sorted by file name), and for
-    /// each image whether it must be predicted.
-    pub fn make(
-        prior: Prior,
-        names: &[&str],
-        fingerprints: &[Option<Fingerprint>],
-    ) -> (ResumePlan, Vec<StoredRow>, Vec<bool>) {
-        assert_eq!(names.len(), fingerprints.len(), "one fingerprint per name");
-        let mut plan = ResumePlan::default();
-        let mut todo = vec![true; names.len()];
-        // Images in file-name order, merged with the rows (sorted by file name).
-        let mut order: Vec<u32> = (0..names.len() as u32).collect();
-        order.sort_unstable_by(|&a, &b| names[a as usize].cmp(names[b as usize]));
-        let mut next = order.iter().peekable();
-        let mut rows = prior.rows;
-        rows.retain(|row| {
-            while next
-                .peek()
-                .is_some_and(|&&i| names[i as usize] < &*row.file_name)
-            {
-                next.next();
-            }
-            let Some(&&i) = next
-                .peek()
-                .filter(|&&&i| names[i as usize] == &*row.file_name)
-            else {
-                plan.removed.push(row.file_name.to_string());
-                return false;
-            };
-            let i = i as usize;
-            match (row.fingerprint, fingerprints[i]) {
-                (None, _) => plan.unchecked += 1,
-                (Some(then), Some(now)) if then == now => {}
-                _ => {
-                    plan.changed.push(row.file_name.to_string());
-                    return false;
-                }
-            }
-            plan.kept += 1;
-            todo[i] = false;
-            true
-        });
-        plan.new = todo.iter().filter(|&&t| t).count() - plan.changed.len();
-        (plan, rows, todo)
+impl Default for ResumePlan {
+    fn default() -> Self {
+        ResumePlan {
+            source: PriorSource::Nothing,
+            kept: 0,
+            unchecked: 0,
+            changed: Vec::new(),
+            new: 0,
+            removed: Vec::new(),
+            cut: None,
+        }
     }
 }
 
@@ -885,6 +1065,33 @@ mod tests {
         size: 10,
         mtime_ns: -5,
     });
+    const OTHER: Option<Fingerprint> = Some(Fingerprint {
+        size: 11,
+        mtime_ns: -5,
+    });
+
+    fn policy(rows: usize) -> CheckpointPolicy {
+        CheckpointPolicy {
+            rows,
+            interval: Duration::from_secs(3600),
+        }
+    }
+
+    /// Resumes over `names` with every image's fingerprint `FP` except those in `changed`.
+    fn resume(
+        files: &RunFiles,
+        names: &[&str],
+        changed: &[&str],
+    ) -> Result<(PredictionsWriter, ResumePlan, Vec<bool>)> {
+        let keys = ImageKeys::new(names.to_vec());
+        PredictionsWriter::resume(files, identity(), policy(1000), &keys, |i| {
+            if changed.contains(&names[i]) {
+                OTHER
+            } else {
+                FP
+            }
+        })
+    }
 
     #[test]
     fn files_of_an_output() {
@@ -896,58 +1103,61 @@ mod tests {
     }
 
     #[test]
-    fn journal_round_trips_and_cut_records_are_dropped() {
+    fn keys_find_by_name_and_list_in_name_order() {
+        let keys = ImageKeys::new(vec!["c", "a", "b"]);
+        assert_eq!(keys.find("b"), Some(2));
+        assert_eq!(keys.find("a"), Some(1));
+        assert_eq!(keys.find("d"), None);
+        assert_eq!(keys.find(""), None);
+        assert_eq!(keys.in_name_order().collect::<Vec<_>>(), [1, 2, 0]);
+    }
+
+    #[test]
+    fn killed_runs_resume_and_cut_records_are_redone() {
         let dir = tempfile::tempdir().unwrap();
         let files = RunFiles::new(dir.path().join("p.csv"));
-        let policy = CheckpointPolicy {
-            rows: 2,
-            interval: Duration::from_secs(3600),
-        };
-        let mut writer = PredictionsWriter::start(&files, identity(), policy, vec![]).unwrap();
-        assert!(!writer.push(&row("b,\"odd\"\nname.JPEG", 1), FP).unwrap());
-        assert!(writer.push(&row("a.JPEG", 2), None).unwrap());
-        writer.push(&row("c.JPEG", 3), FP).unwrap();
-        drop(writer); // killed: c was never checkpointed (it may or may not be on disk)
-        let prior = Prior::load(&files, &identity()).unwrap();
-        assert_eq!(prior.source, PriorSource::Journal);
-        let names: Vec<&str> = prior.rows.iter().map(|r| &*r.file_name).collect();
-        assert!(
-            names.starts_with(&["a.JPEG", "b,\"odd\"\nname.JPEG"]),
-            "{names:?}"
-        );
-        assert_eq!(prior.rows[1].fingerprint, FP);
-        assert_eq!(prior.rows[0].to_row(), row("a.JPEG", 2));
-
-        // Cut inside the last number of the last record: that record is dropped.
+        let names = ["b,\"odd\"\nname.JPEG", "a.JPEG", "c.JPEG"];
+        let mut writer = PredictionsWriter::start(&files, identity(), policy(2), 3).unwrap();
+        assert!(!writer.push(0, &row(names[0], 1), FP).unwrap());
+        assert!(writer.push(1, &row(names[1], 2), FP).unwrap());
+        writer.push(2, &row(names[2], 3), FP).unwrap();
+        drop(writer); // killed: c was never checkpointed (BufWriter's drop still wrote it)
         let bytes = std::fs::read(&files.journal).unwrap();
-        let full = bytes.len();
-        for cut in [full - 1, full - 3, full - 12] {
+        let (_, plan, todo) = resume(&files, &names, &[]).unwrap();
+        assert_eq!((plan.kept, plan.cut), (3, None));
+        assert_eq!(todo, [false, false, false]);
+        // Cut inside the last record (c's), wherever: it is redone, the others kept.
+        for cut in [bytes.len() - 1, bytes.len() - 3, bytes.len() - 12] {
             std::fs::write(&files.journal, &bytes[..cut]).unwrap();
-            let prior = Prior::load(&files, &identity()).unwrap();
-            let names: Vec<&str> = prior.rows.iter().map(|r| &*r.file_name).collect();
-            assert_eq!(names, ["a.JPEG", "b,\"odd\"\nname.JPEG"], "cut at {cut}");
-            let tail = prior.cut.expect("cut tail");
-            assert_eq!(tail.line, 5, "the name spans two lines");
+            let (_, plan, todo) = resume(&files, &names, &[]).unwrap();
+            assert_eq!(plan.kept, 2, "cut at {cut}");
+            assert_eq!(todo, [false, false, true], "cut at {cut}");
+            assert_eq!(
+                plan.cut.expect("cut").line,
+                5,
+                "the first name spans two lines"
+            );
         }
-        // A flipped byte in a record fails its check.
+        // A flipped byte fails the record's check.
         let mut flipped = bytes.clone();
         let at = flipped.len() - 15;
         flipped[at] ^= 1;
         std::fs::write(&files.journal, &flipped).unwrap();
-        assert_eq!(Prior::load(&files, &identity()).unwrap().rows.len(), 2);
+        let (_, plan, _) = resume(&files, &names, &[]).unwrap();
+        assert_eq!(plan.kept, 2);
     }
 
     #[test]
     fn finish_sorts_keeps_the_latest_and_compacts() {
         let dir = tempfile::tempdir().unwrap();
         let files = RunFiles::new(dir.path().join("p.csv"));
-        let mut writer =
-            PredictionsWriter::start(&files, identity(), CheckpointPolicy::default(), vec![])
-                .unwrap();
-        writer.push(&row("z.JPEG", 1), FP).unwrap();
-        writer.push(&row("a.JPEG", 2), FP).unwrap();
-        writer.push(&row("z.JPEG", 7), FP).unwrap();
-        writer.finish().unwrap();
+        let keys = ImageKeys::new(vec!["z.JPEG", "a.JPEG", "m.JPEG"]);
+        let mut writer = PredictionsWriter::start(&files, identity(), policy(1000), 3).unwrap();
+        writer.push(0, &row("z.JPEG", 1), FP).unwrap();
+        writer.push(1, &row("a.JPEG", 2), FP).unwrap();
+        writer.push(0, &row("z.JPEG", 7), FP).unwrap();
+        assert_eq!(writer.len(), 2);
+        let mut rows = writer.finish(&keys).unwrap();
         let text = std::fs::read_to_string(&files.predictions).unwrap();
         assert_eq!(
             text,
@@ -957,6 +1167,10 @@ mod tests {
         );
         let journal = std::fs::read_to_string(&files.journal).unwrap();
         assert_eq!(journal.lines().count(), 3, "{journal}");
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows.get(0).unwrap().unwrap().to_row(), row("z.JPEG", 7));
+        assert_eq!(rows.get(1).unwrap().unwrap().to_row(), row("a.JPEG", 2));
+        assert_eq!(rows.get(2).unwrap(), None);
         assert_eq!(
             crate::predictions::read_predictions(&files.predictions).unwrap()[1],
             row("z.JPEG", 7)
@@ -967,16 +1181,19 @@ mod tests {
     fn other_model_or_preprocessing_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let files = RunFiles::new(dir.path().join("p.csv"));
-        PredictionsWriter::start(&files, identity(), CheckpointPolicy::default(), vec![]).unwrap();
+        PredictionsWriter::start(&files, identity(), policy(1000), 0).unwrap();
         let mut other = identity();
         other.preprocessing_sha256 = "cc".into();
-        let err = Prior::load(&files, &other).unwrap_err().to_string();
+        let keys = ImageKeys::new(vec![]);
+        let err = PredictionsWriter::resume(&files, other, policy(1), &keys, |_| None)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("preprocessing") && err.contains("bb") && err.contains("cc"),
             "{err}"
         );
         std::fs::write(&files.journal, "not a journal\n").unwrap();
-        let err = Prior::load(&files, &identity()).unwrap_err().to_string();
+        let err = resume(&files, &[], &[]).unwrap_err().to_string();
         assert!(
             err.contains("p.journal:1: expected a journal header"),
             "{err}"
@@ -984,32 +1201,44 @@ mod tests {
     }
 
     #[test]
-    fn plan_keeps_unchanged_redoes_changed_and_drops_removed() {
-        let keep = StoredRow::new(&row("keep.JPEG", 1), FP).unwrap();
-        let changed = StoredRow::new(&row("changed.JPEG", 1), FP).unwrap();
-        let gone = StoredRow::new(&row("gone.JPEG", 1), FP).unwrap();
-        let unchecked = StoredRow::new(&row("old.JPEG", 1), None).unwrap();
-        let prior = Prior {
-            // Sorted by file name, as `Prior::load` returns them.
-            rows: vec![changed, gone, keep.clone(), unchecked],
-            source: PriorSource::Journal,
-            cut: None,
-        };
-        let other = Some(Fingerprint {
-            size: 11,
-            mtime_ns: -5,
-        });
-        let names = ["keep.JPEG", "changed.JPEG", "new.JPEG", "old.JPEG"];
-        let fingerprints = [FP, other, FP, FP];
-        let (plan, kept, todo) = ResumePlan::make(prior, &names, &fingerprints);
-        assert_eq!(plan.kept, 2);
-        assert_eq!(plan.unchecked, 1);
+    fn resume_keeps_unchanged_redoes_changed_and_drops_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = RunFiles::new(dir.path().join("p.csv"));
+        let before = ["keep.JPEG", "changed.JPEG", "gone.JPEG"];
+        let mut writer = PredictionsWriter::start(&files, identity(), policy(1000), 3).unwrap();
+        for (i, name) in before.iter().enumerate() {
+            writer.push(i, &row(name, i), FP).unwrap();
+        }
+        writer.finish(&ImageKeys::new(before.to_vec())).unwrap();
+        let now = ["new.JPEG", "changed.JPEG", "keep.JPEG"];
+        let (writer, plan, todo) = resume(&files, &now, &["changed.JPEG"]).unwrap();
+        assert_eq!(plan.source, PriorSource::Journal);
+        assert_eq!(plan.kept, 1);
         assert_eq!(plan.changed, ["changed.JPEG"]);
         assert_eq!(plan.removed, ["gone.JPEG"]);
         assert_eq!(plan.new, 1);
-        assert_eq!(kept.len(), 2);
-        assert_eq!(kept[0], keep);
-        assert_eq!(todo, [false, true, true, false]);
+        assert_eq!(todo, [true, true, false]);
+        assert_eq!(writer.len(), 1);
+        // The journal now holds the kept row only.
+        let journal = std::fs::read_to_string(&files.journal).unwrap();
+        assert_eq!(journal.lines().count(), 2, "{journal}");
+        assert!(journal.contains("keep.JPEG"));
+    }
+
+    #[test]
+    fn an_older_runs_csv_is_resumed_without_fingerprints() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = RunFiles::new(dir.path().join("p.csv"));
+        std::fs::write(
+            &files.predictions,
+            "file_name,predicted_class,predicted_probability,top5_classes,top5_probabilities\n\
+             a.JPEG,2,0.5,2 2 3 4 5,0.5 0.2 0.1 0.30000000000000004 0.00000000000000000001\n",
+        )
+        .unwrap();
+        let (_, plan, todo) = resume(&files, &["b.JPEG", "a.JPEG"], &["a.JPEG"]).unwrap();
+        assert_eq!(plan.source, PriorSource::PredictionsCsv);
+        assert_eq!((plan.kept, plan.unchecked), (1, 1));
+        assert_eq!(todo, [true, false]);
     }
 
     #[test]
@@ -1036,20 +1265,29 @@ mod tests {
         use super::*;
         use proptest::prelude::*;
 
+        const NAMES: [&str; 3] = ["a.JPEG", "b,c.JPEG", "d\"e\nf.JPEG"];
+
         fn valid_journal() -> Vec<u8> {
             let mut bytes = identity().header().into_bytes();
-            for (i, name) in ["a.JPEG", "b,c.JPEG", "d\"e\nf.JPEG"].iter().enumerate() {
+            for (i, name) in NAMES.iter().enumerate() {
                 let stored = StoredRow::new(&row(name, i), FP).unwrap();
                 bytes.extend_from_slice(&journal_record(&stored));
             }
             bytes
         }
 
-        fn load(bytes: &[u8]) -> Result<Prior> {
+        /// Resumes over NAMES from a journal holding `bytes`; returns the rows it kept.
+        fn kept(bytes: &[u8]) -> Result<Vec<PredictionRow>> {
             let dir = tempfile::tempdir().unwrap();
             let files = RunFiles::new(dir.path().join("p.csv"));
             std::fs::write(&files.journal, bytes).unwrap();
-            Prior::load(&files, &identity())
+            let keys = ImageKeys::new(NAMES.to_vec());
+            let (writer, _, _) =
+                PredictionsWriter::resume(&files, identity(), policy(1000), &keys, |_| FP)?;
+            let mut rows = writer.finish(&keys)?;
+            Ok((0..NAMES.len())
+                .filter_map(|i| rows.get(i).unwrap().map(|r| r.to_row()))
+                .collect())
         }
 
         proptest! {
@@ -1065,11 +1303,10 @@ mod tests {
             ) {
                 let mut bytes = if with_header { identity().header().into_bytes() } else { Vec::new() };
                 bytes.extend_from_slice(&body);
-                match load(&bytes) {
-                    Ok(prior) => {
+                match kept(&bytes) {
+                    Ok(rows) => {
                         prop_assert!(with_header);
-                        prop_assert_eq!(prior.rows.is_empty(), true);
-                        prop_assert_eq!(prior.cut.is_some(), !body.is_empty());
+                        prop_assert!(rows.is_empty());
                     }
                     Err(err) => {
                         prop_assert!(!with_header, "{}", err);
@@ -1079,8 +1316,8 @@ mod tests {
                 }
             }
 
-            /// A valid journal cut anywhere, or with a byte changed or inserted, never panics and
-            /// never yields a row that was not written: every row read is one of the originals.
+            /// A valid journal cut anywhere, or with a byte changed or inserted, never panics
+            /// and never yields a row that was not written.
             #[test]
             fn damaged_journals_yield_only_written_rows(
                 cut in 0usize..400,
@@ -1089,14 +1326,16 @@ mod tests {
                 insert in any::<bool>(),
             ) {
                 let original = valid_journal();
-                let good = Prior::load_rows_for_test(&original);
+                let good: Vec<PredictionRow> =
+                    NAMES.iter().enumerate().map(|(i, n)| row(n, i)).collect();
+                prop_assert_eq!(kept(&original).unwrap(), good.clone());
                 let mut bytes = original.clone();
                 let at = at % bytes.len();
                 if insert { bytes.insert(at, byte) } else { bytes[at] = byte }
                 bytes.truncate(cut.max(1).min(bytes.len()));
-                if let Ok(prior) = load(&bytes) {
-                    for row in &prior.rows {
-                        prop_assert!(good.contains(row), "{:?} was never written", row);
+                if let Ok(rows) = kept(&bytes) {
+                    for r in &rows {
+                        prop_assert!(good.contains(r), "{:?} was never written", r);
                     }
                 }
             }

@@ -12,7 +12,7 @@
 //!   each choice with its reason ([`ModelInfo`], [`Decision`]);
 //! - runs batches and ranks the classes ([`Classifier`], [`Prediction`]);
 //! - writes the predictions crash-safely (a journal, one writer per output, resume checked
-//!   against the images: [`PredictionsWriter`], [`OutputLock`], [`Prior`], [`ResumePlan`]),
+//!   against the images: [`PredictionsWriter`], [`OutputLock`], [`ResumePlan`]),
 //!   and reads the predictions CSV and the run record ([`read_predictions`], [`RunRecord`]).
 //!
 //! ```
@@ -61,8 +61,8 @@ pub use classify::{
 };
 pub use error::{Error, Result};
 pub use journal::{
-    CheckpointPolicy, CutTail, Fingerprint, JournalIdentity, OutputLock, PredictionsWriter, Prior,
-    PriorSource, ResumePlan, RunFiles, StoredRow,
+    CheckpointPolicy, CutTail, Fingerprint, ImageKeys, JournalIdentity, OutputLock,
+    PredictionsWriter, PriorSource, ResumePlan, Rows, RunFiles, StoredRow,
 };
 pub use model::{
     Decision, Dim, ElementType, InputInfo, Layout, ModelInfo, OutputInfo, PREPROCESS_METADATA_KEY,

@@ -19,10 +19,10 @@ use imagenetx_dataset::{
 };
 use imagenetx_factors::{AnalysisOptions, Prediction, analyze};
 use imagenetx_infer::{
-    CheckpointPolicy, Classifier, ClassifierConfig, ExecutionProvider, Fingerprint,
-    JournalIdentity, ModelFile, OutputLock, PredictionRow, PredictionsWriter, Prior, PriorSource,
-    ResumePlan, ResumeSummary, RunCounts, RunFiles, RunRecord, RunState, Runtime, SkippedFile,
-    StoredRow, sha256_hex,
+    CheckpointPolicy, Classifier, ClassifierConfig, ExecutionProvider, Fingerprint, ImageKeys,
+    JournalIdentity, ModelFile, OutputLock, PredictionRow, PredictionsWriter, PriorSource,
+    ResumeSummary, Rows, RunCounts, RunFiles, RunRecord, RunState, Runtime, SkippedFile,
+    sha256_hex,
 };
 use imagenetx_report::analysis as tables;
 use imagenetx_report::{Cell, Table};
@@ -113,7 +113,8 @@ fn parse_ep(s: &str) -> Result<ExecutionProvider, String> {
 
 /// Images of one batch, preprocessed.
 struct Batch {
-    entries: Vec<ImageEntry>,
+    /// Their indices in the image list.
+    entries: Vec<usize>,
     fingerprints: Vec<Option<Fingerprint>>,
     data: Vec<f32>,
     failed: Vec<SkippedFile>,
@@ -191,8 +192,21 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         runtime.version(),
     );
 
-    let (kept, todo, resume) = if args.resume {
-        plan_resume(&files, &identity, &model_file, &preprocessing, &list.images)?
+    let keys = ImageKeys::new(list.images.iter().map(|e| e.file_name.as_str()).collect());
+    let policy = CheckpointPolicy {
+        rows: args.checkpoint_every,
+        interval: std::time::Duration::from_secs_f64(args.checkpoint_interval.max(0.0)),
+    };
+    let (mut writer, todo, resume) = if args.resume {
+        resume_run(
+            &files,
+            identity,
+            policy,
+            &model_file,
+            &preprocessing,
+            &list.images,
+            &keys,
+        )?
     } else {
         // A fresh run replaces the output: an older CSV must not sit beside the new journal
         // and record as if it belonged to them.
@@ -201,14 +215,10 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             std::fs::remove_file(&files.predictions)
                 .with_context(|| format!("cannot replace {}", files.predictions.display()))?;
         }
-        (Vec::new(), list.images.iter().collect(), None)
+        let writer = PredictionsWriter::start(&files, identity, policy, keys.len())?;
+        (writer, (0..list.images.len()).collect(), None)
     };
-    let resumed = kept.len();
-    let policy = CheckpointPolicy {
-        rows: args.checkpoint_every,
-        interval: std::time::Duration::from_secs_f64(args.checkpoint_interval.max(0.0)),
-    };
-    let mut writer = PredictionsWriter::start(&files, identity, policy, kept)?;
+    let resumed = writer.len();
     // Entries named like images that are not regular files (FIFOs, devices, dangling or
     // looping links) are never opened; they are listed like the images that fail to decode.
     let mut skipped: Vec<SkippedFile> = list
@@ -283,6 +293,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             ..ReadLimits::default()
         };
         let todo = &todo;
+        let images = &list.images;
         let pool = &pool;
         let stop = &stop;
         scope.spawn(move || {
@@ -290,7 +301,8 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                 if stop.requested().is_some() {
                     break;
                 }
-                let batch = pool.install(|| preprocess_batch(chunk, config, limits, tensor_len));
+                let batch =
+                    pool.install(|| preprocess_batch(chunk, images, config, limits, tensor_len));
                 if sender.send(batch).is_err() {
                     break; // The consumer stopped.
                 }
@@ -309,14 +321,15 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             large_images += batch.large.len();
             if !batch.entries.is_empty() {
                 let results = classifier.classify_slice(&batch.data, shape(batch.entries.len()))?;
-                for ((entry, fingerprint), result) in
+                for ((&i, fingerprint), result) in
                     batch.entries.iter().zip(&batch.fingerprints).zip(results)
                 {
+                    let entry = &list.images[i];
                     match result {
                         Ok(prediction) => {
                             let row = PredictionRow::new(entry.file_name.clone(), &prediction);
                             predicted += 1;
-                            if writer.push(&row, *fingerprint)? {
+                            if writer.push(i, &row, *fingerprint)? {
                                 record.counts.predicted = predicted;
                                 record.counts.skipped = skipped.len();
                                 record.counts.checkpoints = writer.checkpoints();
@@ -359,7 +372,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             bail!("interrupted by {signal}: {how}");
         }
     }
-    let rows = writer.finish()?;
+    let mut rows = writer.finish(&keys)?;
     let written = files.predictions.clone();
     record.counts.checkpoints += 1;
     record.state = RunState::Complete;
@@ -374,7 +387,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         eprintln!("skipped {}: {}", s.file, s.reason);
     }
 
-    report(&args, &list.images, &rows, &written)?;
+    report(&args, &list.images, &mut rows, &written)?;
     Ok(if skipped.is_empty() {
         Outcome::Done
     } else {
@@ -443,21 +456,22 @@ fn check_outputs_writable(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What `--resume` keeps: reads the journal (or, from older runs, the predictions CSV with its
-/// record), checks it was made by this model and preprocessing, and matches it against the
-/// images now. Returns the rows to keep, the images to predict, and the summary for the record.
-/// A plan of `--resume`: the rows kept, the images to predict, the summary for the record.
-type ResumeOutcome<'a> = (Vec<StoredRow>, Vec<&'a ImageEntry>, Option<ResumeSummary>);
-
-fn plan_resume<'a>(
+/// `--resume`: checks how the earlier run was made (from older runs without a journal, by their
+/// run record), continues it ([`PredictionsWriter::resume`]: rows of unchanged images kept,
+/// changed ones redone, removed ones dropped), reports what it found, and returns the writer,
+/// the images to predict and the summary for the run record.
+#[allow(clippy::too_many_arguments)]
+fn resume_run(
     files: &RunFiles,
-    identity: &JournalIdentity,
+    identity: JournalIdentity,
+    policy: CheckpointPolicy,
     model: &ModelFile,
     preprocessing: &serde_json::Value,
-    images: &'a [ImageEntry],
-) -> anyhow::Result<ResumeOutcome<'a>> {
-    let prior = Prior::load(files, identity)?;
-    if prior.source == PriorSource::PredictionsCsv {
+    images: &[ImageEntry],
+    keys: &ImageKeys<'_>,
+) -> anyhow::Result<(PredictionsWriter, Vec<usize>, Option<ResumeSummary>)> {
+    let source = PredictionsWriter::prior_source(files);
+    if source == PriorSource::PredictionsCsv {
         let previous = RunRecord::read(&files.record).with_context(|| {
             format!(
                 "--resume: {} has no journal ({}), so its run record is needed to check how it was made",
@@ -481,28 +495,23 @@ fn plan_resume<'a>(
             );
         }
     }
-    if prior.source == PriorSource::Nothing {
+    if source == PriorSource::Nothing {
         eprintln!(
             "--resume: nothing to resume at {}; starting from the beginning",
             files.predictions.display()
         );
     }
-    let source = prior.source;
-    let cut = prior.cut;
-    let fingerprints: Vec<Option<Fingerprint>> = images
-        .par_iter()
-        .map(|e| Fingerprint::read(&e.path).ok())
-        .collect();
-    let names: Vec<&str> = images.iter().map(|e| e.file_name.as_str()).collect();
-    let (plan, kept, mask) = ResumePlan::make(prior, &names, &fingerprints);
-    drop(names);
-    drop(fingerprints);
-    let todo: Vec<&ImageEntry> = images
+    let (writer, plan, mask) = PredictionsWriter::resume(files, identity, policy, keys, |i| {
+        Fingerprint::read(&images[i].path).ok()
+    })?;
+    let todo: Vec<usize> = mask
         .iter()
-        .zip(mask)
-        .filter(|(_, t)| *t)
-        .map(|(e, _)| e)
+        .enumerate()
+        .filter(|(_, t)| **t)
+        .map(|(i, _)| i)
         .collect();
+    drop(mask);
+    let cut = plan.cut;
     if let Some(cut) = cut {
         eprintln!(
             "--resume: {}:{}: the journal's last {} bytes were cut short by the interruption; those images are predicted again",
@@ -572,7 +581,7 @@ fn plan_resume<'a>(
         cut_line: cut.map(|c| c.line),
         cut_bytes: cut.map(|c| c.bytes),
     };
-    Ok((kept, todo, Some(summary)))
+    Ok((writer, todo, Some(summary)))
 }
 
 /// A path as text for messages and the run record: escaped where it is not UTF-8, as file
@@ -619,7 +628,8 @@ impl StopSignal {
 }
 
 fn preprocess_batch(
-    chunk: &[&ImageEntry],
+    chunk: &[usize],
+    images: &[ImageEntry],
     config: &PreprocessConfig,
     limits: ReadLimits,
     tensor_len: usize,
@@ -634,7 +644,8 @@ fn preprocess_batch(
         .par_iter()
         .map_init(
             || Preprocessor::with_limits(config.clone(), limits).map_err(|e| e.to_string()),
-            |preprocessor, entry| {
+            |preprocessor, &i| {
+                let entry = &images[i];
                 // The fingerprint is taken before reading, so a file changed while it is read
                 // is predicted again by the next --resume.
                 let fingerprint = Fingerprint::read(&entry.path).ok();
@@ -660,11 +671,12 @@ fn preprocess_batch(
         failed: Vec::new(),
         large: Vec::new(),
     };
-    for (entry, (tensor, fingerprint, outcome, warnings)) in chunk.iter().zip(outcomes) {
+    for (&i, (tensor, fingerprint, outcome, warnings)) in chunk.iter().zip(outcomes) {
         batch.large.extend(warnings);
+        let entry = &images[i];
         match outcome {
             Ok(()) => {
-                batch.entries.push((*entry).clone());
+                batch.entries.push(i);
                 batch.fingerprints.push(fingerprint);
                 batch.data.extend_from_slice(&tensor);
             }
@@ -767,16 +779,10 @@ fn truth(args: &Args, images: &[ImageEntry]) -> anyhow::Result<Truth> {
 fn report(
     args: &Args,
     images: &[ImageEntry],
-    rows: &[StoredRow],
+    rows: &mut Rows,
     predictions_path: &std::path::Path,
 ) -> anyhow::Result<()> {
     let truth = truth(args, images)?;
-    // `rows` are sorted by file name (as written).
-    let row_of = |name: &str| {
-        rows.binary_search_by(|r| (*r.file_name).cmp(name))
-            .ok()
-            .map(|i| &rows[i])
-    };
     let name_of = |class: usize| {
         truth
             .names
@@ -786,21 +792,33 @@ fn report(
             .to_string()
     };
     const LIST_LIMIT: usize = 25;
-    if images.len() <= LIST_LIMIT {
-        let mut table = Table::new([
-            "image",
-            "true class",
-            "prediction",
-            "probability",
-            "top-5 classes",
-        ]);
-        for (image, label) in images.iter().zip(&truth.labels) {
-            let Some(row) = row_of(&image.file_name) else {
-                continue;
-            };
-            let top1 = row.classes().first().map_or(0, |&c| c as usize);
+    let mut table = Table::new([
+        "image",
+        "true class",
+        "prediction",
+        "probability",
+        "top-5 classes",
+    ]);
+    let mut predictions: Vec<Option<Prediction>> =
+        vec![None; truth.set.as_ref().map_or(0, AnnotatedSet::len)];
+    // One pass over the rows (read back from the journal, one at a time).
+    let (mut labelled, mut top1, mut top5, mut real_n, mut real_ok) =
+        (0u64, 0u64, 0u64, 0u64, 0u64);
+    for (i, ((image, label), real)) in images
+        .iter()
+        .zip(&truth.labels)
+        .zip(&truth.real)
+        .enumerate()
+    {
+        let Some(row) = rows.get(i)? else {
+            continue;
+        };
+        let classes = row.classes();
+        let first = classes.first().copied();
+        if images.len() <= LIST_LIMIT {
+            let shown = first.map_or(0, |c| c as usize);
             let mark = match label {
-                Some(l) if usize::from(*l) == top1 => " ✓",
+                Some(l) if usize::from(*l) == shown => " ✓",
                 Some(_) => " ✗",
                 None => "",
             };
@@ -809,10 +827,10 @@ fn report(
                 Cell::text(label.map_or("—".to_string(), |l| {
                     format!("{l} {}", name_of(usize::from(l)))
                 })),
-                Cell::text(format!("{top1} {}{mark}", name_of(top1))),
+                Cell::text(format!("{shown} {}{mark}", name_of(shown))),
                 Cell::Num(row.probabilities().first().copied()),
                 Cell::text(
-                    row.classes()
+                    classes
                         .iter()
                         .map(|c| c.to_string())
                         .collect::<Vec<_>>()
@@ -820,31 +838,31 @@ fn report(
                 ),
             ]);
         }
-        println!("{}", table.to_text(4));
-    }
-
-    let (mut labelled, mut top1, mut top5, mut real_n, mut real_ok) =
-        (0u64, 0u64, 0u64, 0u64, 0u64);
-    for ((image, label), real) in images.iter().zip(&truth.labels).zip(&truth.real) {
-        let Some(row) = row_of(&image.file_name) else {
-            continue;
-        };
         if let Some(label) = label {
             labelled += 1;
-            top1 += u64::from(row.classes().first() == Some(&u32::from(*label)));
-            top5 += u64::from(
-                row.classes()
-                    .iter()
-                    .take(5)
-                    .any(|c| *c == u32::from(*label)),
-            );
+            top1 += u64::from(first == Some(u32::from(*label)));
+            top5 += u64::from(classes.iter().take(5).any(|c| *c == u32::from(*label)));
         }
-        if let (Some(real), Some(first)) = (real, row.classes().first())
+        if let (Some(real), Some(first)) = (real, first)
             && !real.is_empty()
         {
             real_n += 1;
-            real_ok += u64::from(real.iter().any(|r| u32::from(*r) == *first));
+            real_ok += u64::from(real.iter().any(|r| u32::from(*r) == first));
         }
+        if let (Some(set), Some(class), Some(p)) = (
+            truth.set.as_ref(),
+            first.and_then(|c| u16::try_from(c).ok()),
+            row.probabilities().first(),
+        ) && let Some(at) = set.position(&image.file_name)
+        {
+            predictions[at] = Some(Prediction {
+                class,
+                probability: *p,
+            });
+        }
+    }
+    if images.len() <= LIST_LIMIT {
+        println!("{}", table.to_text(4));
     }
     if labelled > 0 {
         println!(
@@ -863,19 +881,6 @@ fn report(
     }
 
     if let Some(set) = &truth.set {
-        let mut predictions: Vec<Option<Prediction>> = vec![None; set.len()];
-        for row in rows {
-            if let (Some(i), Some(class), Some(p)) = (
-                set.position(&row.file_name),
-                row.classes().first().and_then(|c| u16::try_from(*c).ok()),
-                row.probabilities().first(),
-            ) {
-                predictions[i] = Some(Prediction {
-                    class,
-                    probability: *p,
-                });
-            }
-        }
         let model = args
             .model
             .file_stem()
@@ -896,8 +901,10 @@ fn report(
         if let Some(path) = &args.report {
             let options = ReportOptions {
                 title: format!("ImageNet-X report: {model}"),
+                // Thumbnails are of annotated images only.
                 image_paths: images
                     .iter()
+                    .filter(|i| set.position(&i.file_name).is_some())
                     .map(|i| (i.file_name.clone(), i.path.clone()))
                     .collect(),
                 ..ReportOptions::default()
