@@ -23,16 +23,81 @@ pub const IMAGE_EXTENSIONS: [&str; 9] = [
     "jpeg", "jpg", "png", "bmp", "gif", "tif", "tiff", "webp", "jpe",
 ];
 
-/// One image of a run.
+/// One image of a run: its path, its file name as a key, its WordNet id.
+///
+/// Kept compact (ImageNet's training set lists 1.28 M of them): the path is stored once, the
+/// name and the WordNet id are read from it; only a name that needs escaping is stored apart.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageEntry {
+    path: Box<Path>,
+    /// The escaped name, when it differs from the path's last component.
+    escaped: Option<Box<str>>,
+    /// Where the WordNet id comes from.
+    wnid: WnidFrom,
+}
+
+/// Where an image's WordNet id comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WnidFrom {
+    /// Its folder's name (class-folder layout).
+    Folder,
+    /// Its file name's prefix (`n01440764_123.JPEG`).
+    Name,
+}
+
+impl ImageEntry {
+    /// The image at `path`; its WordNet id is taken from its class folder's name when
+    /// `class_folder` (if that name is a WordNet id), else from its file name's prefix.
+    pub fn new(path: PathBuf, class_folder: bool) -> Self {
+        let plain = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|n| !n.contains('\\'));
+        let escaped = match plain {
+            Some(_) => None,
+            None => Some(base_name(&path).into_boxed_str()),
+        };
+        ImageEntry {
+            path: path.into_boxed_path(),
+            escaped,
+            wnid: if class_folder {
+                WnidFrom::Folder
+            } else {
+                WnidFrom::Name
+            },
+        }
+    }
+
     /// Where it is (the real path, whatever bytes its name holds).
-    pub path: PathBuf,
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Its base file name as text ([`escape_file_name`]: unchanged for UTF-8 names without a
     /// backslash): the key of predictions and annotations.
-    pub file_name: String,
+    pub fn file_name(&self) -> &str {
+        match &self.escaped {
+            Some(name) => name,
+            None => self
+                .path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default(),
+        }
+    }
+
     /// The WordNet id its folder or name gives (`n01440764/…` or `n01440764_123.JPEG`).
-    pub wnid: Option<String>,
+    pub fn wnid(&self) -> Option<&str> {
+        match self.wnid {
+            WnidFrom::Folder => self
+                .path
+                .parent()
+                .and_then(Path::file_name)
+                .and_then(|n| n.to_str())
+                .filter(|n| is_wnid(n)),
+            WnidFrom::Name => wnid_of_name(self.file_name()),
+        }
+    }
 }
 
 /// An entry that looks like an image (by its name) but is not read: not a regular file, or
@@ -154,9 +219,9 @@ fn is_wnid(s: &str) -> bool {
     s.len() == 9 && s.starts_with('n') && s[1..].bytes().all(|b| b.is_ascii_digit())
 }
 
-fn wnid_of_name(file_name: &str) -> Option<String> {
+fn wnid_of_name(file_name: &str) -> Option<&str> {
     let (prefix, _) = file_name.split_once('_')?;
-    is_wnid(prefix).then(|| prefix.to_string())
+    is_wnid(prefix).then_some(prefix)
 }
 
 /// What a file type is, in words, for messages: `FIFO (named pipe)`, `character device`, ….
@@ -269,14 +334,9 @@ pub fn discover_images(root: &Path, limit: Option<usize>) -> Result<ImageList> {
                 ),
             ));
         }
-        let file_name = base_name(root);
         return Ok(ImageList {
             layout: Layout::Flat,
-            images: vec![ImageEntry {
-                wnid: wnid_of_name(&file_name),
-                file_name,
-                path: root.to_path_buf(),
-            }],
+            images: vec![ImageEntry::new(root.to_path_buf(), false)],
             skipped: Vec::new(),
         });
     }
@@ -288,14 +348,7 @@ pub fn discover_images(root: &Path, limit: Option<usize>) -> Result<ImageList> {
     for path in read_dir(root)? {
         match classify(&path) {
             EntryKind::Dir(meta) => folders.push((path, meta)),
-            EntryKind::File if is_image(&path) => {
-                let file_name = base_name(&path);
-                images.push(ImageEntry {
-                    wnid: wnid_of_name(&file_name),
-                    file_name,
-                    path,
-                });
-            }
+            EntryKind::File if is_image(&path) => images.push(ImageEntry::new(path, false)),
             EntryKind::Other(reason) if is_image(&path) => {
                 skipped_entries.push(skipped(path, reason));
             }
@@ -321,8 +374,6 @@ pub fn discover_images(root: &Path, limit: Option<usize>) -> Result<ImageList> {
                 ));
                 continue;
             }
-            let folder_name = base_name(&folder);
-            let wnid = is_wnid(&folder_name).then_some(folder_name);
             let mut files = Vec::new();
             for path in read_dir(&folder)? {
                 if !is_image(&path) {
@@ -336,17 +387,13 @@ pub fn discover_images(root: &Path, limit: Option<usize>) -> Result<ImageList> {
                     EntryKind::Other(reason) => skipped_entries.push(skipped(path, reason)),
                 }
             }
-            listings.push((wnid, files));
+            listings.push(files);
         }
         // Sized once: a vector doubling its way to ImageNet's 1.28 M training images holds
         // three times the memory while it copies.
-        images.reserve_exact(listings.iter().map(|(_, files)| files.len()).sum());
-        for (wnid, files) in listings {
-            images.extend(files.into_iter().map(|path| ImageEntry {
-                file_name: base_name(&path),
-                wnid: wnid.clone(),
-                path,
-            }));
+        images.reserve_exact(listings.iter().map(Vec::len).sum());
+        for files in listings {
+            images.extend(files.into_iter().map(|path| ImageEntry::new(path, true)));
         }
     }
     images.sort_by(|a, b| a.path.cmp(&b.path));
@@ -377,18 +424,18 @@ pub fn discover_images(root: &Path, limit: Option<usize>) -> Result<ImageList> {
     let mut order: Vec<u32> = (0..images.len() as u32).collect();
     order.sort_unstable_by(|&a, &b| {
         images[a as usize]
-            .file_name
-            .cmp(&images[b as usize].file_name)
+            .file_name()
+            .cmp(images[b as usize].file_name())
             .then(a.cmp(&b))
     });
     let repeat = order
         .windows(2)
-        .filter(|w| images[w[0] as usize].file_name == images[w[1] as usize].file_name)
+        .filter(|w| images[w[0] as usize].file_name() == images[w[1] as usize].file_name())
         .min_by_key(|w| w[1]);
     if let Some(w) = repeat {
         let (first, again) = (&images[w[0] as usize], &images[w[1] as usize]);
         return Err(Error::content(
-            &again.path,
+            again.path(),
             format!(
                 "same file name as {} (file names identify images in predictions and annotations)",
                 first.path.display()
@@ -401,7 +448,7 @@ pub fn discover_images(root: &Path, limit: Option<usize>) -> Result<ImageList> {
     {
         images.truncate(limit);
         match images.last() {
-            Some(last) => skipped_entries.retain(|s| s.path <= last.path),
+            Some(last) => skipped_entries.retain(|s| s.path.as_path() <= last.path()),
             None => skipped_entries.clear(),
         }
     }
@@ -447,7 +494,7 @@ mod tests {
         }
         let list = discover_images(dir.path(), None).expect("images");
         assert_eq!(list.layout, Layout::Flat);
-        let names: Vec<&str> = list.images.iter().map(|i| i.file_name.as_str()).collect();
+        let names: Vec<&str> = list.images.iter().map(|i| i.file_name()).collect();
         assert_eq!(
             names,
             [
@@ -456,7 +503,7 @@ mod tests {
                 "n01440764_1.JPEG"
             ]
         );
-        assert_eq!(list.images[2].wnid.as_deref(), Some("n01440764"));
+        assert_eq!(list.images[2].wnid(), Some("n01440764"));
         assert_eq!(
             discover_images(dir.path(), Some(1))
                 .expect("images")
@@ -473,7 +520,7 @@ mod tests {
         touch(&dir.path().join("n01443537/b.png"));
         let list = discover_images(dir.path(), None).expect("images");
         assert_eq!(list.layout, Layout::ClassFolders);
-        assert_eq!(list.images[1].wnid.as_deref(), Some("n01443537"));
+        assert_eq!(list.images[1].wnid(), Some("n01443537"));
         touch(&dir.path().join("n01443537/a.JPEG"));
         let err = discover_images(dir.path(), None).unwrap_err().to_string();
         assert!(err.contains("same file name"), "{err}");
@@ -518,9 +565,9 @@ mod tests {
         touch(&dir.path().join(os(b"n01440764_1\xff.JPEG")));
         touch(&dir.path().join(os(b"n01440764_1\xfe.JPEG")));
         let list = discover_images(dir.path(), None).expect("no clash");
-        let names: Vec<&str> = list.images.iter().map(|i| i.file_name.as_str()).collect();
+        let names: Vec<&str> = list.images.iter().map(|i| i.file_name()).collect();
         assert_eq!(names, ["n01440764_1\\xfe.JPEG", "n01440764_1\\xff.JPEG"]);
-        assert_eq!(list.images[0].wnid.as_deref(), Some("n01440764"));
+        assert_eq!(list.images[0].wnid(), Some("n01440764"));
     }
 
     #[cfg(unix)]

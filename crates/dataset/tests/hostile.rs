@@ -324,7 +324,7 @@ fn fifos_and_devices_are_skipped_and_never_block() {
         discover_images(&root, None)
     })
     .expect("listed");
-    let names: Vec<&str> = list.images.iter().map(|i| i.file_name.as_str()).collect();
+    let names: Vec<&str> = list.images.iter().map(|i| i.file_name()).collect();
     assert_eq!(names, ["good.png"]);
     let skipped: Vec<(&str, &str)> = list
         .skipped
@@ -382,7 +382,7 @@ fn links_loops_and_folders_named_like_images_are_skipped_with_their_reason() {
     let names: Vec<(&str, Option<&str>)> = list
         .images
         .iter()
-        .map(|i| (i.file_name.as_str(), i.wnid.as_deref()))
+        .map(|i| (i.file_name(), i.wnid()))
         .collect();
     assert_eq!(
         names,
@@ -453,7 +453,7 @@ fn names_that_are_not_utf8_are_kept_and_never_collide() {
     let found: Vec<(&str, &Path)> = list
         .images
         .iter()
-        .map(|i| (i.file_name.as_str(), i.path.as_path()))
+        .map(|i| (i.file_name(), i.path()))
         .collect();
     assert_eq!(
         found,
@@ -461,10 +461,10 @@ fn names_that_are_not_utf8_are_kept_and_never_collide() {
     );
     let mut pre = preprocessor();
     for entry in &list.images {
-        pre.decode_file(&entry.path)
+        pre.decode_file(entry.path())
             .expect("decodes by its real path");
-        let back = imagenetx_dataset::unescape_file_name(&entry.file_name).expect("reversible");
-        assert_eq!(Some(back.as_os_str()), entry.path.file_name());
+        let back = imagenetx_dataset::unescape_file_name(entry.file_name()).expect("reversible");
+        assert_eq!(Some(back.as_os_str()), entry.path().file_name());
     }
 }
 
@@ -555,7 +555,7 @@ fn peak_memory_of_a_hostile_folder() {
         _ => DecodeBudget::global().clone(),
     };
     let list = discover_images(Path::new(&dir), None).expect("listed");
-    let mut paths: Vec<PathBuf> = list.images.iter().map(|i| i.path.clone()).collect();
+    let mut paths: Vec<PathBuf> = list.images.iter().map(|i| i.path().to_path_buf()).collect();
     paths.extend(list.skipped.iter().map(|s| s.path.clone()));
     let paths = Arc::new(paths);
     let next = Arc::new(AtomicUsize::new(0));

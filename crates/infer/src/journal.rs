@@ -462,8 +462,12 @@ impl JournalReader {
     /// The record at `offset` (one this process found or wrote); anything else there is an
     /// error naming the journal.
     fn at(&mut self, offset: u64) -> Result<StoredRow> {
+        // Relative, so that a record already in the buffer (the next one, when records are
+        // read in file order) costs no system call.
+        let delta = i64::try_from(offset).unwrap_or(i64::MAX)
+            - i64::try_from(self.offset).unwrap_or(i64::MAX);
         self.reader
-            .seek(SeekFrom::Start(offset))
+            .seek_relative(delta)
             .map_err(|err| Error::io(&self.path, err))?;
         self.offset = offset;
         match self.next()? {

@@ -192,7 +192,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         runtime.version(),
     );
 
-    let keys = ImageKeys::new(list.images.iter().map(|e| e.file_name.as_str()).collect());
+    let keys = ImageKeys::new(list.images.iter().map(ImageEntry::file_name).collect());
     let policy = CheckpointPolicy {
         rows: args.checkpoint_every,
         interval: std::time::Duration::from_secs_f64(args.checkpoint_interval.max(0.0)),
@@ -327,7 +327,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                     let entry = &list.images[i];
                     match result {
                         Ok(prediction) => {
-                            let row = PredictionRow::new(entry.file_name.clone(), &prediction);
+                            let row = PredictionRow::new(entry.file_name(), &prediction);
                             predicted += 1;
                             if writer.push(i, &row, *fingerprint)? {
                                 record.counts.predicted = predicted;
@@ -337,7 +337,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                             }
                         }
                         Err(err) => skipped.push(SkippedFile {
-                            file: path_text(&entry.path),
+                            file: path_text(entry.path()),
                             reason: err.to_string(),
                         }),
                     }
@@ -502,7 +502,7 @@ fn resume_run(
         );
     }
     let (writer, plan, mask) = PredictionsWriter::resume(files, identity, policy, keys, |i| {
-        Fingerprint::read(&images[i].path).ok()
+        Fingerprint::read(images[i].path()).ok()
     })?;
     let todo: Vec<usize> = mask
         .iter()
@@ -648,12 +648,12 @@ fn preprocess_batch(
                 let entry = &images[i];
                 // The fingerprint is taken before reading, so a file changed while it is read
                 // is predicted again by the next --resume.
-                let fingerprint = Fingerprint::read(&entry.path).ok();
+                let fingerprint = Fingerprint::read(entry.path()).ok();
                 let mut tensor = vec![0f32; tensor_len];
                 let (outcome, warnings) = match preprocessor {
                     Ok(p) => {
                         let outcome = p
-                            .preprocess_file(&entry.path, &mut tensor)
+                            .preprocess_file(entry.path(), &mut tensor)
                             .map_err(|e| e.to_string());
                         let warnings = p.take_warnings().iter().map(ToString::to_string).collect();
                         (outcome, warnings)
@@ -681,7 +681,7 @@ fn preprocess_batch(
                 batch.data.extend_from_slice(&tensor);
             }
             Err(reason) => batch.failed.push(SkippedFile {
-                file: path_text(&entry.path),
+                file: path_text(entry.path()),
                 reason,
             }),
         }
@@ -704,8 +704,17 @@ fn shape_text(config: &PreprocessConfig) -> String {
 struct Truth {
     names: Option<ClassNames>,
     labels: Vec<Option<u16>>,
-    real: Vec<Option<Vec<u16>>>,
+    /// ImageNet ReaL labels of the validation images, by validation index.
+    real_labels: Option<Vec<Vec<u16>>>,
     set: Option<AnnotatedSet>,
+}
+
+impl Truth {
+    /// The ReaL labels of an image (validation images only).
+    fn real(&self, image: &ImageEntry) -> Option<&[u16]> {
+        let index = val_index(image.file_name())?;
+        self.real_labels.as_ref()?.get(index).map(Vec::as_slice)
+    }
 }
 
 fn truth(args: &Args, images: &[ImageEntry]) -> anyhow::Result<Truth> {
@@ -736,25 +745,17 @@ fn truth(args: &Args, images: &[ImageEntry]) -> anyhow::Result<Truth> {
         .iter()
         .map(|image| {
             if let Some(classes) = &custom {
-                return classes.get(image.file_name.as_str()).copied();
+                return classes.get(image.file_name()).copied();
             }
             if let Some(label) = filename_labels
                 .as_ref()
-                .and_then(|l| l.get(&image.file_name))
+                .and_then(|l| l.get(image.file_name()))
             {
                 return Some(*label);
             }
             image
-                .wnid
-                .as_deref()
+                .wnid()
                 .and_then(|w| names.as_ref().and_then(|n| n.class_of_wnid(w)))
-        })
-        .collect();
-    let real = images
-        .iter()
-        .map(|image| {
-            let index = val_index(&image.file_name)?;
-            real_labels.as_ref()?.get(index).cloned()
         })
         .collect();
     drop(custom);
@@ -763,7 +764,7 @@ fn truth(args: &Args, images: &[ImageEntry]) -> anyhow::Result<Truth> {
             let set = args.annotations.load_set_with(dir, custom_records)?;
             images
                 .iter()
-                .any(|i| set.position(&i.file_name).is_some())
+                .any(|i| set.position(i.file_name()).is_some())
                 .then_some(set)
         }
         None => None,
@@ -771,7 +772,7 @@ fn truth(args: &Args, images: &[ImageEntry]) -> anyhow::Result<Truth> {
     Ok(Truth {
         names,
         labels,
-        real,
+        real_labels,
         set,
     })
 }
@@ -804,12 +805,8 @@ fn report(
     // One pass over the rows (read back from the journal, one at a time).
     let (mut labelled, mut top1, mut top5, mut real_n, mut real_ok) =
         (0u64, 0u64, 0u64, 0u64, 0u64);
-    for (i, ((image, label), real)) in images
-        .iter()
-        .zip(&truth.labels)
-        .zip(&truth.real)
-        .enumerate()
-    {
+    for (i, (image, label)) in images.iter().zip(&truth.labels).enumerate() {
+        let real = truth.real(image);
         let Some(row) = rows.get(i)? else {
             continue;
         };
@@ -823,7 +820,7 @@ fn report(
                 None => "",
             };
             table.push(vec![
-                Cell::text(&image.file_name),
+                Cell::text(image.file_name()),
                 Cell::text(label.map_or("—".to_string(), |l| {
                     format!("{l} {}", name_of(usize::from(l)))
                 })),
@@ -853,7 +850,7 @@ fn report(
             truth.set.as_ref(),
             first.and_then(|c| u16::try_from(c).ok()),
             row.probabilities().first(),
-        ) && let Some(at) = set.position(&image.file_name)
+        ) && let Some(at) = set.position(image.file_name())
         {
             predictions[at] = Some(Prediction {
                 class,
@@ -904,8 +901,8 @@ fn report(
                 // Thumbnails are of annotated images only.
                 image_paths: images
                     .iter()
-                    .filter(|i| set.position(&i.file_name).is_some())
-                    .map(|i| (i.file_name.clone(), i.path.clone()))
+                    .filter(|i| set.position(i.file_name()).is_some())
+                    .map(|i| (i.file_name().to_string(), i.path().to_path_buf()))
                     .collect(),
                 ..ReportOptions::default()
             };

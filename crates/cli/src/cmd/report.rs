@@ -186,7 +186,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         Some(root) => discover_images(root, None)?
             .images
             .into_iter()
-            .map(|e| (e.file_name, e.path))
+            .map(|e| (e.file_name().to_string(), e.path().to_path_buf()))
             .collect(),
         None => HashMap::new(),
     };
