@@ -75,7 +75,7 @@ def main() -> None:
         journal.write(header)
         for wnid in sorted(os.listdir(images)):
             folder = os.path.join(images, wnid)
-            for name in os.listdir(folder):
+            for name in sorted(os.listdir(folder)):
                 st = os.stat(os.path.join(folder, name))
                 classes = rng.sample(range(1000), 5)
                 probs = sorted((rng.random() for _ in range(5)), reverse=True)

@@ -326,46 +326,58 @@ pub struct CutTail {
 /// Marks an image without a journal record.
 const NONE: u64 = u64::MAX;
 
-/// The images of a run as the journal sees them: their names (the keys of predictions) in
-/// the caller's order, and that order sorted by name — to find an image by name, and to write
-/// rows sorted. Four bytes an image besides the borrowed names.
-#[derive(Debug, Clone)]
+/// The images of a run as the journal sees them: a function giving each image's name (the key
+/// of predictions) by its index in the caller's list, and the indices sorted by name — to find
+/// an image by name, and to write rows sorted. Four bytes an image.
 pub struct ImageKeys<'a> {
-    names: Vec<&'a str>,
+    len: usize,
+    name: Box<dyn Fn(usize) -> &'a str + Sync + 'a>,
     sorted: Vec<u32>,
 }
 
+impl std::fmt::Debug for ImageKeys<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImageKeys")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<'a> ImageKeys<'a> {
-    /// The keys of images named `names` (in the caller's order; names must be distinct, as
-    /// image discovery guarantees; of equal names the first is found).
-    pub fn new(names: Vec<&'a str>) -> Self {
-        let mut sorted: Vec<u32> = (0..names.len() as u32).collect();
-        sorted.sort_unstable_by(|&a, &b| names[a as usize].cmp(names[b as usize]).then(a.cmp(&b)));
-        ImageKeys { names, sorted }
+    /// The keys of `len` images, image `i` named `name(i)` (names must be distinct, as image
+    /// discovery guarantees; of equal names the first is found).
+    pub fn new(len: usize, name: impl Fn(usize) -> &'a str + Sync + 'a) -> Self {
+        let mut sorted: Vec<u32> = (0..len as u32).collect();
+        sorted.sort_unstable_by(|&a, &b| name(a as usize).cmp(name(b as usize)).then(a.cmp(&b)));
+        ImageKeys {
+            len,
+            name: Box::new(name),
+            sorted,
+        }
     }
 
     /// How many images.
     pub fn len(&self) -> usize {
-        self.names.len()
+        self.len
     }
 
     /// Whether there is none.
     pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
+        self.len == 0
     }
 
     /// The name of image `i`.
     pub fn name(&self, i: usize) -> &'a str {
-        self.names[i]
+        (self.name)(i)
     }
 
     /// The image named `name`.
     pub fn find(&self, name: &str) -> Option<usize> {
         let at = self
             .sorted
-            .partition_point(|&i| self.names[i as usize] < name);
+            .partition_point(|&i| (self.name)(i as usize) < name);
         let i = *self.sorted.get(at)? as usize;
-        (self.names[i] == name).then_some(i)
+        ((self.name)(i) == name).then_some(i)
     }
 
     /// The images in name order.
@@ -404,7 +416,9 @@ impl JournalReader {
             Err(err) => return Err(Error::io(path, err)),
         };
         let total = file.metadata().map_err(|err| Error::io(path, err))?.len();
-        let mut reader = BufReader::with_capacity(1 << 16, file);
+        // 16 KiB: records are read in order, and sometimes at random (a journal of several
+        // resumed runs), where a large buffer would be refilled for each record.
+        let mut reader = BufReader::with_capacity(1 << 14, file);
         let mut header = Vec::new();
         reader
             .by_ref()
@@ -575,14 +589,31 @@ impl std::fmt::Write for VecWriter<'_> {
 
 /// Parses one record (without its check field and newline).
 fn parse_record(body: &[u8]) -> Option<StoredRow> {
+    // Most records need no CSV quoting: split them directly (a CSV reader per record costs
+    // more than the rest of the parsing).
+    if !body.contains(&b'"') {
+        let text = std::str::from_utf8(body).ok()?;
+        let fields: Vec<&str> = text.split(',').collect();
+        return if fields.len() == 7 {
+            parse_fields(&fields)
+        } else {
+            None
+        };
+    }
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .from_reader(body);
     let record = reader.records().next()?.ok()?;
-    if record.len() != 7 {
+    let fields: Vec<&str> = record.iter().collect();
+    if fields.len() != 7 {
         return None;
     }
-    let fingerprint = match (&record[1], &record[2]) {
+    parse_fields(&fields)
+}
+
+/// A row from a record's seven fields.
+fn parse_fields(record: &[&str]) -> Option<StoredRow> {
+    let fingerprint = match (record[1], record[2]) {
         ("", "") => None,
         (size, mtime) => Some(Fingerprint {
             size: size.parse().ok()?,
@@ -1087,7 +1118,8 @@ mod tests {
         names: &[&str],
         changed: &[&str],
     ) -> Result<(PredictionsWriter, ResumePlan, Vec<bool>)> {
-        let keys = ImageKeys::new(names.to_vec());
+        let names = names.to_vec();
+        let keys = ImageKeys::new(names.len(), |i| names[i]);
         PredictionsWriter::resume(files, identity(), policy(1000), &keys, |i| {
             if changed.contains(&names[i]) {
                 OTHER
@@ -1108,7 +1140,8 @@ mod tests {
 
     #[test]
     fn keys_find_by_name_and_list_in_name_order() {
-        let keys = ImageKeys::new(vec!["c", "a", "b"]);
+        let names = ["c", "a", "b"];
+        let keys = ImageKeys::new(3, |i| names[i]);
         assert_eq!(keys.find("b"), Some(2));
         assert_eq!(keys.find("a"), Some(1));
         assert_eq!(keys.find("d"), None);
@@ -1155,7 +1188,8 @@ mod tests {
     fn finish_sorts_keeps_the_latest_and_compacts() {
         let dir = tempfile::tempdir().unwrap();
         let files = RunFiles::new(dir.path().join("p.csv"));
-        let keys = ImageKeys::new(vec!["z.JPEG", "a.JPEG", "m.JPEG"]);
+        let names = ["z.JPEG", "a.JPEG", "m.JPEG"];
+        let keys = ImageKeys::new(3, |i| names[i]);
         let mut writer = PredictionsWriter::start(&files, identity(), policy(1000), 3).unwrap();
         writer.push(0, &row("z.JPEG", 1), FP).unwrap();
         writer.push(1, &row("a.JPEG", 2), FP).unwrap();
@@ -1188,7 +1222,7 @@ mod tests {
         PredictionsWriter::start(&files, identity(), policy(1000), 0).unwrap();
         let mut other = identity();
         other.preprocessing_sha256 = "cc".into();
-        let keys = ImageKeys::new(vec![]);
+        let keys = ImageKeys::new(0, |_| "");
         let err = PredictionsWriter::resume(&files, other, policy(1), &keys, |_| None)
             .unwrap_err()
             .to_string();
@@ -1213,7 +1247,7 @@ mod tests {
         for (i, name) in before.iter().enumerate() {
             writer.push(i, &row(name, i), FP).unwrap();
         }
-        writer.finish(&ImageKeys::new(before.to_vec())).unwrap();
+        writer.finish(&ImageKeys::new(3, |i| before[i])).unwrap();
         let now = ["new.JPEG", "changed.JPEG", "keep.JPEG"];
         let (writer, plan, todo) = resume(&files, &now, &["changed.JPEG"]).unwrap();
         assert_eq!(plan.source, PriorSource::Journal);
@@ -1285,7 +1319,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let files = RunFiles::new(dir.path().join("p.csv"));
             std::fs::write(&files.journal, bytes).unwrap();
-            let keys = ImageKeys::new(NAMES.to_vec());
+            let keys = ImageKeys::new(NAMES.len(), |i| NAMES[i]);
             let (writer, _, _) =
                 PredictionsWriter::resume(&files, identity(), policy(1000), &keys, |_| FP)?;
             let mut rows = writer.finish(&keys)?;

@@ -192,7 +192,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         runtime.version(),
     );
 
-    let keys = ImageKeys::new(list.images.iter().map(ImageEntry::file_name).collect());
+    let keys = ImageKeys::new(list.images.len(), |i| list.images[i].file_name());
     let policy = CheckpointPolicy {
         rows: args.checkpoint_every,
         interval: std::time::Duration::from_secs_f64(args.checkpoint_interval.max(0.0)),
@@ -373,6 +373,8 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         }
     }
     let mut rows = writer.finish(&keys)?;
+    // The rows are read by image from here on: the name index is no longer needed.
+    drop(keys);
     let written = files.predictions.clone();
     record.counts.checkpoints += 1;
     record.state = RunState::Complete;
