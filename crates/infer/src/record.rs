@@ -223,4 +223,44 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// Arbitrary bytes never panic the run-record reader; an error names the file and
+            /// a line (serde_json's position).
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("r.run.json");
+                std::fs::write(&path, &bytes).unwrap();
+                if let Err(err) = RunRecord::read(&path) {
+                    let text = err.to_string();
+                    prop_assert!(text.contains("r.run.json") && text.contains("line"), "{}", text);
+                }
+            }
+
+            /// A real record cut anywhere never panics and names file and line.
+            #[test]
+            fn cut_records_name_file_and_line(cut in 0usize..2000) {
+                let json = serde_json::json!({
+                    "imagenetx_version": "0.1.0", "state": "running",
+                    "model": {"path": "m.onnx", "sha256": "ab"},
+                    "counts": {"images": 3, "predicted": 1, "resumed": 0, "skipped": 0},
+                    "skipped": [{"file": "x\\xff.JPEG", "reason": "truncated"}]
+                });
+                let text = serde_json::to_string_pretty(&json).unwrap();
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("r.run.json");
+                std::fs::write(&path, &text.as_bytes()[..cut.min(text.len())]).unwrap();
+                let err = RunRecord::read(&path).expect_err("incomplete record");
+                let message = err.to_string();
+                prop_assert!(message.contains("r.run.json") && message.contains("line"), "{}", message);
+            }
+        }
+    }
 }
