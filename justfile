@@ -36,12 +36,16 @@ venv:
     "{{venv}}/bin/pip" install --quiet --disable-pip-version-check -r python/requirements.txt
     echo "$want" > "$stamp"
 
+# Make sure the build's system tools are there (cmake, nasm): installed as root, else the command to run.
+build-tools:
+    scripts/ensure_build_tools.sh
+
 # Build the release binary.
-build:
+build: build-tools
     cargo build --release --locked -p imagenetx-cli
 
 # fmt --check, clippy -D warnings, doc build.
-check:
+check: build-tools
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets --locked -- -D warnings
     RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
