@@ -444,6 +444,12 @@ impl JournalReader {
         }))
     }
 
+    /// Opens a journal this run wrote or must read (its absence is an error).
+    fn existing(path: &Path, identity: &JournalIdentity) -> Result<Self> {
+        Self::open(path, Some(identity))?
+            .ok_or_else(|| Error::io(path, std::io::Error::from(std::io::ErrorKind::NotFound)))
+    }
+
     /// The next record; a record that is cut short or fails its check ends the journal.
     fn next(&mut self) -> Result<Next> {
         let start = self.offset;
@@ -793,12 +799,7 @@ impl PredictionsWriter {
         // Pass 1: the latest record of each image; rows of images no longer there.
         let mut latest = vec![NONE; keys.len()];
         let mut removed = std::collections::BTreeSet::new();
-        let Some(mut reader) = JournalReader::open(&files.journal, Some(&identity))? else {
-            return Err(Error::io(
-                &files.journal,
-                std::io::Error::from(std::io::ErrorKind::NotFound),
-            ));
-        };
+        let mut reader = JournalReader::existing(&files.journal, &identity)?;
         loop {
             match reader.next()? {
                 Next::Record { offset, row } => match keys.find(&row.file_name) {
@@ -816,34 +817,27 @@ impl PredictionsWriter {
         }
         plan.removed = removed.into_iter().collect();
         // Pass 2: unchanged images keep their rows, written in name order to the new journal.
-        let mut offsets = vec![NONE; keys.len()];
         let mut todo = vec![true; keys.len()];
-        let header = identity.header();
-        write_atomic(&files.journal, |out: &mut dyn Write| {
-            out.write_all(header.as_bytes())?;
-            let mut position = header.len() as u64;
-            for i in keys.in_name_order() {
-                if latest[i] == NONE {
-                    continue;
-                }
-                let row = reader.at(latest[i]).map_err(std::io::Error::other)?;
+        let offsets = write_compacted(
+            &files.journal,
+            &identity,
+            keys,
+            &mut reader,
+            &latest,
+            |i, row| {
                 match row.fingerprint {
                     None => plan.unchecked += 1,
                     Some(then) if Some(then) == fingerprint(i) => {}
                     Some(_) => {
                         plan.changed.push(row.file_name.to_string());
-                        continue;
+                        return false;
                     }
                 }
-                let bytes = journal_record(&row);
-                out.write_all(&bytes)?;
-                offsets[i] = position;
-                position += bytes.len() as u64;
                 todo[i] = false;
                 plan.kept += 1;
-            }
-            Ok(())
-        })?;
+                true
+            },
+        )?;
         plan.new = todo.iter().filter(|&&t| t).count() - plan.changed.len();
         let kept = plan.kept;
         let writer = Self::open(files, identity, policy, offsets, kept)?;
@@ -933,13 +927,7 @@ impl PredictionsWriter {
     /// the journal rewritten compacted. Returns the rows, readable by image.
     pub fn finish(mut self, keys: &ImageKeys<'_>) -> Result<Rows> {
         self.checkpoint()?;
-        let Some(mut reader) = JournalReader::open(&self.files.journal, Some(&self.identity))?
-        else {
-            return Err(Error::io(
-                &self.files.journal,
-                std::io::Error::from(std::io::ErrorKind::NotFound),
-            ));
-        };
+        let mut reader = JournalReader::existing(&self.files.journal, &self.identity)?;
         let offsets = &self.offsets;
         write_atomic(&self.files.predictions, |out: &mut dyn Write| {
             let mut csv = csv::Writer::from_writer(out);
@@ -955,30 +943,16 @@ impl PredictionsWriter {
             Ok(())
         })?;
         crate::pause::point("after-csv");
-        let mut compacted = vec![NONE; offsets.len()];
-        let header = self.identity.header();
-        write_atomic(&self.files.journal, |out: &mut dyn Write| {
-            out.write_all(header.as_bytes())?;
-            let mut position = header.len() as u64;
-            for i in keys.in_name_order() {
-                if offsets[i] != NONE {
-                    let row = reader.at(offsets[i]).map_err(std::io::Error::other)?;
-                    let bytes = journal_record(&row);
-                    out.write_all(&bytes)?;
-                    compacted[i] = position;
-                    position += bytes.len() as u64;
-                }
-            }
-            Ok(())
-        })?;
+        let compacted = write_compacted(
+            &self.files.journal,
+            &self.identity,
+            keys,
+            &mut reader,
+            offsets,
+            |_, _| true,
+        )?;
         crate::pause::point("after-journal");
-        let reader =
-            JournalReader::open(&self.files.journal, Some(&self.identity))?.ok_or_else(|| {
-                Error::io(
-                    &self.files.journal,
-                    std::io::Error::from(std::io::ErrorKind::NotFound),
-                )
-            })?;
+        let reader = JournalReader::existing(&self.files.journal, &self.identity)?;
         Ok(Rows {
             reader,
             offsets: compacted,
@@ -1020,6 +994,39 @@ impl Rows {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// Replaces the journal at `path`, atomically, by one holding the records at `offsets` (read
+/// through `reader`, [`NONE`] for none) that `keep` accepts, in name order; returns their
+/// offsets in the new journal.
+fn write_compacted(
+    path: &Path,
+    identity: &JournalIdentity,
+    keys: &ImageKeys<'_>,
+    reader: &mut JournalReader,
+    offsets: &[u64],
+    mut keep: impl FnMut(usize, &StoredRow) -> bool,
+) -> Result<Vec<u64>> {
+    let mut compacted = vec![NONE; offsets.len()];
+    let header = identity.header();
+    write_atomic(path, |out: &mut dyn Write| {
+        out.write_all(header.as_bytes())?;
+        let mut position = header.len() as u64;
+        for i in keys.in_name_order() {
+            if offsets[i] == NONE {
+                continue;
+            }
+            let row = reader.at(offsets[i]).map_err(std::io::Error::other)?;
+            if keep(i, &row) {
+                let bytes = journal_record(&row);
+                out.write_all(&bytes)?;
+                compacted[i] = position;
+                position += bytes.len() as u64;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(compacted)
 }
 
 /// Turns an older run's predictions CSV (no journal) into a journal whose rows have no
