@@ -372,11 +372,12 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             bail!("interrupted by {signal}: {how}");
         }
     }
+    // `finish` makes the run's last checkpoint.
+    record.counts.checkpoints = writer.checkpoints() + 1;
     let mut rows = writer.finish(&keys)?;
     // The rows are read by image from here on: the name index is no longer needed.
     drop(keys);
     let written = files.predictions.clone();
-    record.counts.checkpoints += 1;
     record.state = RunState::Complete;
     record.write(&files.record)?;
     eprintln!(
@@ -586,13 +587,11 @@ fn resume_run(
     Ok((writer, todo, Some(summary)))
 }
 
-/// A path as text for messages and the run record: escaped where it is not UTF-8, as file
-/// names are (`escape_file_name`), so it can always be written and read back.
+/// A path as text for messages and the run record, escaped as file names are
+/// (`escape_file_name`: unchanged when it is UTF-8 without a backslash), so it can always be
+/// written and read back.
 fn path_text(path: &std::path::Path) -> String {
-    match path.to_str() {
-        Some(text) => text.to_string(),
-        None => escape_file_name(path.as_os_str()),
-    }
+    escape_file_name(path.as_os_str())
 }
 
 /// SIGINT and SIGTERM ask the run to stop after the batch in hand; a second SIGINT ends the
