@@ -49,11 +49,7 @@ impl ImageEntry {
     /// The image at `path`; its WordNet id is taken from its class folder's name when
     /// `class_folder` (if that name is a WordNet id), else from its file name's prefix.
     pub fn new(path: PathBuf, class_folder: bool) -> Self {
-        let plain = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .filter(|n| !n.contains('\\'));
-        let escaped = match plain {
+        let escaped = match path.file_name().and_then(plain_name) {
             Some(_) => None,
             None => Some(base_name(&path).into_boxed_str()),
         };
@@ -142,12 +138,10 @@ pub struct ImageList {
 /// distinct names never share a text. (On Windows the bytes are the OS string's WTF-8
 /// encoding.)
 pub fn escape_file_name(name: &OsStr) -> String {
-    let bytes = name.as_encoded_bytes();
-    if let Ok(text) = std::str::from_utf8(bytes)
-        && !text.contains('\\')
-    {
+    if let Some(text) = plain_name(name) {
         return text.to_owned();
     }
+    let bytes = name.as_encoded_bytes();
     let mut out = String::with_capacity(bytes.len() + 8);
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
@@ -162,6 +156,12 @@ pub fn escape_file_name(name: &OsStr) -> String {
         }
     }
     out
+}
+
+/// The name as it is, when [`escape_file_name`] leaves it unchanged (UTF-8 without a
+/// backslash).
+fn plain_name(name: &OsStr) -> Option<&str> {
+    name.to_str().filter(|text| !text.contains('\\'))
 }
 
 /// Reverses [`escape_file_name`]. `None` when `text` is not one of its outputs: a backslash
