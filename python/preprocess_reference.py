@@ -1,6 +1,6 @@
 """Reference implementation of imagenetx's image preprocessing: Pillow + torchvision.
 
-The Rust crate `imagenetx-dataset` (module `imaging`) must reproduce, bit for
+The Rust crate `imagenetx-imaging` must reproduce, bit for
 bit, what torchvision computes on Pillow images:
 
     Normalize(mean, std)(ToTensor()(CenterCrop(crop)(Resize(size, interp)(

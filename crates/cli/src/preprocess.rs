@@ -2,7 +2,7 @@
 //! metadata, then command-line flags, each later source winning; every choice recorded.
 
 use anyhow::{Context, bail};
-use imagenetx_dataset::imaging::{
+use imagenetx_imaging::{
     ChannelOrder, Interpolation, Layout, PixelScale, PreprocessConfig, Resize,
 };
 use imagenetx_infer::{Layout as ModelLayout, ModelInfo};

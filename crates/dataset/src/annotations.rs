@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use imagenetx_factors::{AnnotatedImage, Annotations, Factor, FactorSet, Metaclass};
+use imagenetx_vocab::{AnnotatedImage, Annotations, Factor, FactorSet, Metaclass};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};

@@ -16,7 +16,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use imagenetx_factors::FactorSet;
+use imagenetx_vocab::FactorSet;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_128;
 
@@ -250,7 +250,7 @@ fn decode(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use imagenetx_factors::Factor;
+    use imagenetx_vocab::Factor;
 
     fn h(source: &[u8]) -> u128 {
         ParseCache::source_hash(source)

@@ -112,7 +112,7 @@ pub struct SkippedEntry {
 /// How the folder is laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Layout {
+pub enum FolderLayout {
     /// Images directly in the folder.
     Flat,
     /// One sub-folder per class (named by WordNet id, or anything else).
@@ -123,7 +123,7 @@ pub enum Layout {
 #[derive(Debug, Clone)]
 pub struct ImageList {
     /// The layout detected.
-    pub layout: Layout,
+    pub layout: FolderLayout,
     /// The images: regular files (after following symbolic links).
     pub images: Vec<ImageEntry>,
     /// Entries named like images that are not read (FIFOs, devices, sockets, folders,
@@ -224,35 +224,6 @@ fn wnid_of_name(file_name: &str) -> Option<&str> {
     is_wnid(prefix).then_some(prefix)
 }
 
-/// What a file type is, in words, for messages: `FIFO (named pipe)`, `character device`, ….
-pub(crate) fn file_kind(file_type: &std::fs::FileType) -> &'static str {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if file_type.is_fifo() {
-            return "FIFO (named pipe)";
-        }
-        if file_type.is_char_device() {
-            return "character device";
-        }
-        if file_type.is_block_device() {
-            return "block device";
-        }
-        if file_type.is_socket() {
-            return "socket";
-        }
-    }
-    if file_type.is_dir() {
-        "directory"
-    } else if file_type.is_file() {
-        "regular file"
-    } else if file_type.is_symlink() {
-        "symbolic link"
-    } else {
-        "special file"
-    }
-}
-
 /// What an entry is, symbolic links followed.
 enum EntryKind {
     File,
@@ -267,7 +238,7 @@ fn classify(path: &Path) -> EntryKind {
         Ok(meta) if meta.is_dir() => EntryKind::Dir(meta),
         Ok(meta) => EntryKind::Other(format!(
             "not a regular file: {}",
-            file_kind(&meta.file_type())
+            imagenetx_vocab::file_kind(&meta.file_type())
         )),
         Err(error) => {
             let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
@@ -330,12 +301,12 @@ pub fn discover_images(root: &Path, limit: Option<usize>) -> Result<ImageList> {
                 root,
                 format!(
                     "not a regular file or folder: {}",
-                    file_kind(&meta.file_type())
+                    imagenetx_vocab::file_kind(&meta.file_type())
                 ),
             ));
         }
         return Ok(ImageList {
-            layout: Layout::Flat,
+            layout: FolderLayout::Flat,
             images: vec![ImageEntry::new(root.to_path_buf(), false)],
             skipped: Vec::new(),
         });
@@ -356,11 +327,11 @@ pub fn discover_images(root: &Path, limit: Option<usize>) -> Result<ImageList> {
         }
     }
     let layout = if images.is_empty() && !folders.is_empty() {
-        Layout::ClassFolders
+        FolderLayout::ClassFolders
     } else {
-        Layout::Flat
+        FolderLayout::Flat
     };
-    if layout == Layout::ClassFolders {
+    if layout == FolderLayout::ClassFolders {
         folders.sort_by(|a, b| a.0.cmp(&b.0));
         let mut listings = Vec::with_capacity(folders.len());
         for (folder, meta) in folders {
@@ -493,7 +464,7 @@ mod tests {
             touch(&dir.path().join(name));
         }
         let list = discover_images(dir.path(), None).expect("images");
-        assert_eq!(list.layout, Layout::Flat);
+        assert_eq!(list.layout, FolderLayout::Flat);
         let names: Vec<&str> = list.images.iter().map(|i| i.file_name()).collect();
         assert_eq!(
             names,
@@ -519,7 +490,7 @@ mod tests {
         touch(&dir.path().join("n01440764/a.JPEG"));
         touch(&dir.path().join("n01443537/b.png"));
         let list = discover_images(dir.path(), None).expect("images");
-        assert_eq!(list.layout, Layout::ClassFolders);
+        assert_eq!(list.layout, FolderLayout::ClassFolders);
         assert_eq!(list.images[1].wnid(), Some("n01443537"));
         touch(&dir.path().join("n01443537/a.JPEG"));
         let err = discover_images(dir.path(), None).unwrap_err().to_string();

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use imagenetx_factors::Metaclass;
+use imagenetx_vocab::Metaclass;
 use rustc_hash::FxHashMap;
 
 use crate::{Error, Result};

@@ -7,7 +7,7 @@
 //!
 //! ```no_run
 //! use imagenetx_dataset::{AnnotationDir, LoadOptions, read_predictions};
-//! use imagenetx_factors::{analyze, AnalysisOptions, Factor};
+//! use imagenetx_vocab::{analyze, AnalysisOptions, Factor};
 //!
 //! let dir = AnnotationDir::discover(None)?; // --annotations, $IMAGENETX_ANNOTATIONS, caches
 //! let set = dir.load_set(LoadOptions::default())?; // val, top factor, prototypes removed
@@ -24,7 +24,6 @@ pub mod annotations;
 pub mod cache;
 mod error;
 pub mod images;
-pub mod imaging;
 pub mod labels;
 pub mod predictions;
 

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::hash::BuildHasherDefault;
 use std::path::{Path, PathBuf};
 
-use imagenetx_factors::Prediction;
+use imagenetx_vocab::Prediction;
 use rustc_hash::FxHashMap;
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -571,7 +571,7 @@ fn parse_probability(field: &[u8]) -> Option<f64> {
 mod tests {
     use super::*;
     use crate::annotations::{AnnotationRecord, LoadOptions};
-    use imagenetx_factors::{FactorSet, Metaclass};
+    use imagenetx_vocab::{FactorSet, Metaclass};
     use std::io::Write;
 
     fn set() -> AnnotatedSet {

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use imagenetx_dataset::discover_images;
-use imagenetx_dataset::imaging::{DecodeBudget, Error, PreprocessConfig, Preprocessor, ReadLimits};
+use imagenetx_imaging::{DecodeBudget, Error, PreprocessConfig, Preprocessor, ReadLimits};
 
 fn preprocessor() -> Preprocessor {
     Preprocessor::new(PreprocessConfig::torchvision()).expect("valid config")

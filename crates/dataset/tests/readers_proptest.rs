@@ -7,7 +7,7 @@ use std::path::Path;
 use imagenetx_dataset::annotations::read_annotation_file;
 use imagenetx_dataset::labels::N_CLASSES;
 use imagenetx_dataset::{AnnotatedSet, AnnotationRecord, Error, LoadOptions, read_predictions};
-use imagenetx_factors::{FactorSet, Metaclass};
+use imagenetx_vocab::{FactorSet, Metaclass};
 use proptest::prelude::*;
 
 fn set() -> AnnotatedSet {

@@ -25,12 +25,13 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::analysis::{Annotations, Counts, N_FACTORS, Outcome};
+use crate::analysis::{Counts, Outcome};
 use crate::intervals::{
     Interval, IntervalOptions, bootstrap_cells, error_ratio, percentile_interval, set_key,
 };
-use crate::vocab::{Factor, FactorSet};
 use crate::{Error, Result};
+use imagenetx_vocab::{Annotations, N_FACTORS};
+use imagenetx_vocab::{Factor, FactorSet};
 
 /// Paired counts of a group of images.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

@@ -4,8 +4,8 @@
 use serde::Serialize;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
-use crate::analysis::Annotations;
-use crate::vocab::{Factor, Metaclass};
+use imagenetx_vocab::Annotations;
+use imagenetx_vocab::{Factor, Metaclass};
 
 /// Spearman's rank correlation of two columns and its two-sided p-value.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

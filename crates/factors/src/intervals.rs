@@ -52,10 +52,11 @@ use rayon::prelude::*;
 use serde::Serialize;
 use statrs::distribution::{ContinuousCDF, Normal};
 
-use crate::analysis::{Annotations, Counts, N_FACTORS, Outcome};
+use crate::analysis::{Counts, Outcome};
 use crate::calibration::pandas_ratio;
-use crate::vocab::{Factor, FactorSet};
 use crate::{Error, Result};
+use imagenetx_vocab::{Annotations, N_FACTORS};
+use imagenetx_vocab::{Factor, FactorSet};
 
 /// Default number of bootstrap replicates.
 pub const DEFAULT_REPLICATES: u32 = 2000;

@@ -40,14 +40,15 @@ pub mod calibration;
 pub mod compare;
 pub mod correlation;
 pub mod intervals;
-mod vocab;
 
 pub use analysis::{
-    AnalysisOptions, AnnotatedImage, Annotations, Counts, ErrorType, GroupCounts, MetaclassShift,
-    ModelAnalysis, N_FACTORS, N_METACLASSES, Outcome, Prediction, WORST_K_CLASSES, analyze,
-    analyze_outcomes, outcomes, prevalence_shift,
+    AnalysisOptions, Counts, ErrorType, GroupCounts, MetaclassShift, ModelAnalysis, Outcome,
+    WORST_K_CLASSES, analyze, analyze_outcomes, outcomes, prevalence_shift,
 };
-pub use vocab::{Factor, FactorSet, Metaclass, UnknownName};
+pub use imagenetx_vocab::{
+    AnnotatedImage, Annotations, Factor, FactorSet, Metaclass, N_FACTORS, N_METACLASSES,
+    Prediction, UnknownName,
+};
 
 /// Errors of the analysis: inputs that do not fit together.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +66,9 @@ pub enum Error {
         /// Number of classes known.
         classes: usize,
     },
+    /// Annotations that do not fit together.
+    #[error(transparent)]
+    Annotations(#[from] imagenetx_vocab::Error),
     /// Predictions not aligned with the annotated images.
     #[error("model {model}: {predictions} prediction slots for {images} annotated images")]
     Misaligned {

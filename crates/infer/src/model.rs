@@ -8,6 +8,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use imagenetx_vocab::Layout;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -73,26 +74,6 @@ impl fmt::Display for ElementType {
         f.write_str(match self {
             ElementType::F32 => "f32",
             ElementType::F16 => "f16",
-        })
-    }
-}
-
-/// Memory layout of the image batch the model takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Layout {
-    /// `[N, 3, H, W]`: channels first.
-    #[serde(rename = "NCHW")]
-    Nchw,
-    /// `[N, H, W, 3]`: channels last.
-    #[serde(rename = "NHWC")]
-    Nhwc,
-}
-
-impl fmt::Display for Layout {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Layout::Nchw => "NCHW",
-            Layout::Nhwc => "NHWC",
         })
     }
 }

@@ -11,13 +11,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::sync_channel;
 
 use anyhow::{Context, bail};
-use imagenetx_dataset::imaging::{Layout, PreprocessConfig, Preprocessor, ReadLimits};
 use imagenetx_dataset::labels::ClassNames;
 use imagenetx_dataset::{
     AnnotatedSet, ImageEntry, annotations::read_annotation_file, annotations::val_index,
     discover_images, escape_file_name, labels::N_CLASSES,
 };
 use imagenetx_factors::{AnalysisOptions, Prediction, analyze};
+use imagenetx_imaging::{Layout, PreprocessConfig, Preprocessor, ReadLimits};
 use imagenetx_infer::{
     CheckpointPolicy, Classifier, ClassifierConfig, ExecutionProvider, Fingerprint, ImageKeys,
     JournalIdentity, ModelFile, OutputLock, PredictionRow, PredictionsWriter, PriorSource,

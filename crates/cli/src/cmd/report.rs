@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use imagenetx_dataset::imaging::{PreprocessConfig, Preprocessor};
 use imagenetx_dataset::labels::ClassNames;
 use imagenetx_dataset::{
     AnnotatedSet, collect_prediction_files, discover_images, parse_predictions,
@@ -17,6 +16,7 @@ use imagenetx_dataset::{
 use imagenetx_factors::compare::compare;
 use imagenetx_factors::intervals::{IntervalOptions, model_intervals};
 use imagenetx_factors::{Factor, ModelAnalysis, Outcome as Scored, Prediction, analyze, outcomes};
+use imagenetx_imaging::{PreprocessConfig, Preprocessor};
 use imagenetx_report::html::{
     self, Gallery, GalleryCard, GallerySection, ModelReport, ReportInput, Thumbnail,
 };

@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use imagenetx_dataset::imaging::{PreprocessConfig, Preprocessor};
+use imagenetx_imaging::{PreprocessConfig, Preprocessor};
 
 fn main() {
     let Some(dir) = std::env::var_os("IMAGENETX_BENCH_DIR") else {

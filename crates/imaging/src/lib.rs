@@ -38,7 +38,7 @@
 //! decoded one after another rather than all at once.
 //!
 //! ```
-//! use imagenetx_dataset::imaging::{PreprocessConfig, Preprocessor, RgbImage};
+//! use imagenetx_imaging::{PreprocessConfig, Preprocessor, RgbImage};
 //!
 //! let mut pre = Preprocessor::new(PreprocessConfig::torchvision())?;
 //! // A 300x200 grey image: resized to 384x256, cropped to 224x224.
@@ -48,8 +48,12 @@
 //! let mut tensor = vec![0f32; pre.tensor_len()];
 //! pre.write_tensor(&crop, &mut tensor)?;
 //! assert_eq!(tensor[0], (128.0f32 / 255.0 - 0.485) / 0.229);
-//! # Ok::<(), imagenetx_dataset::imaging::Error>(())
+//! # Ok::<(), imagenetx_imaging::Error>(())
 //! ```
+
+#![deny(missing_docs)]
+#![warn(clippy::unwrap_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod config;
 mod decode;

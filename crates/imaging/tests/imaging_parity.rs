@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use imagenetx_dataset::imaging::{
+use imagenetx_imaging::{
     ChannelOrder, Error, Interpolation, Layout, PreprocessConfig, Preprocessor, Resize,
 };
 use serde::Deserialize;

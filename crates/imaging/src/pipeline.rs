@@ -4,12 +4,12 @@
 use std::io::Read;
 use std::path::Path;
 
-use super::config::{ChannelOrder, Layout, PixelScale, PreprocessConfig};
-use super::decode::{JpegDecoder, RgbImage, SniffedFormat, decode_other, sniff_format};
-use super::error::{Error, Result};
-use super::geometry::{center_crop_span, resized_size};
-use super::limits::{DecodeBudget, DecodeWarning, Gate, ReadLimits};
-use super::resample::{Coefficients, Scratch, View, resample_window};
+use crate::config::{ChannelOrder, Layout, PixelScale, PreprocessConfig};
+use crate::decode::{JpegDecoder, RgbImage, SniffedFormat, decode_other, sniff_format};
+use crate::error::{Error, Result};
+use crate::geometry::{center_crop_span, resized_size};
+use crate::limits::{DecodeBudget, DecodeWarning, Gate, ReadLimits};
+use crate::resample::{Coefficients, Scratch, View, resample_window};
 
 /// Turns image files into model inputs according to a [`PreprocessConfig`].
 ///
@@ -333,7 +333,7 @@ pub(crate) fn read_file(path: &Path, gate: &mut Gate) -> Result<Vec<u8>> {
     if !meta.is_file() {
         return Err(Error::NotRegularFile {
             path: path.to_owned(),
-            kind: crate::images::file_kind(&meta.file_type()),
+            kind: imagenetx_vocab::file_kind(&meta.file_type()),
         });
     }
     let limit = gate.limits.max_file_bytes;
@@ -548,7 +548,7 @@ mod tests {
     #[test]
     fn small_image_is_zero_padded_like_torchvision() {
         let mut config = PreprocessConfig::torchvision();
-        config.resize = super::super::config::Resize::None;
+        config.resize = crate::config::Resize::None;
         config.crop_height = 4;
         config.crop_width = 5;
         let mut p = Preprocessor::new(config).expect("valid");

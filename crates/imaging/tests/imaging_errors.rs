@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use imagenetx_dataset::imaging::{Error, PreprocessConfig, Preprocessor};
+use imagenetx_imaging::{Error, PreprocessConfig, Preprocessor};
 
 /// Accepts the expected error kinds.
 type ErrorCheck = fn(&Error) -> bool;

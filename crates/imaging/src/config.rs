@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::error::{Error, Result};
+use crate::error::{Error, Result};
+pub use imagenetx_vocab::Layout;
 
 /// ImageNet channel means (RGB), as torchvision and timm use them.
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
@@ -66,16 +67,6 @@ pub enum ChannelOrder {
     Rgb,
     /// Blue, green, red (Caffe-era models). `mean` and `std` stay in RGB order.
     Bgr,
-}
-
-/// Memory layout of one output image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Layout {
-    /// Channels, then rows, then columns (PyTorch, most ONNX exports).
-    Nchw,
-    /// Rows, then columns, then channels (TensorFlow, TFLite).
-    Nhwc,
 }
 
 /// Everything that turns an image file into one model input, recorded as data

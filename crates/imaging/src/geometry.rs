@@ -1,6 +1,6 @@
 //! Output sizes and crop offsets, computed as torchvision computes them.
 
-use super::config::Resize;
+use crate::config::Resize;
 
 /// Size after the resize step, as `(width, height)`.
 ///

@@ -13,7 +13,7 @@
 
 use std::ops::Range;
 
-use super::config::Interpolation;
+use crate::config::Interpolation;
 
 /// `PRECISION_BITS = 32 - 8 - 2` in Pillow.
 const PRECISION_BITS: u32 = 32 - 8 - 2;

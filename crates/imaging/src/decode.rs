@@ -31,8 +31,8 @@ use std::path::Path;
 use image::{DynamicImage, ImageDecoder, ImageFormat};
 use turbojpeg::raw;
 
-use super::error::{Error, Result};
-use super::limits::{Gate, ReadLimits};
+use crate::error::{Error, Result};
+use crate::limits::{Gate, ReadLimits};
 
 /// Largest image decoded by default, in pixels: Pillow refuses images over twice its
 /// `MAX_IMAGE_PIXELS` (`DecompressionBombError`), and so do we, in every format. The limit
