@@ -3,10 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use imagenetx_dataset::annotations::read_annotation_file;
-use imagenetx_dataset::labels::N_CLASSES;
+use imagenetx::AnnotationOptions;
 use imagenetx_dataset::{
-    AnnotatedSet, AnnotationDir, AnnotationRecord, LoadOptions, ParseCache, Partition, Selection,
+    AnnotatedSet, AnnotationDir, AnnotationRecord, LoadOptions, Partition, Selection,
 };
 use imagenetx_factors::intervals::IntervalOptions;
 use imagenetx_factors::{AnalysisOptions, ErrorType};
@@ -41,26 +40,26 @@ pub struct AnnotationArgs {
 }
 
 impl AnnotationArgs {
+    /// The library's annotation options these flags describe.
+    pub fn options(&self) -> AnnotationOptions {
+        AnnotationOptions {
+            dir: self.annotations.clone(),
+            load: self.load_options(),
+            image_annotations: self.image_annotations.clone(),
+            no_cache: self.no_cache,
+        }
+    }
+
     /// The annotations folder, found as `--annotations` says or by discovery.
     /// It reads the factor annotations through the parse cache unless `--no-cache`.
     pub fn dir(&self) -> anyhow::Result<AnnotationDir> {
-        let cache = if self.no_cache {
-            None
-        } else {
-            ParseCache::default_location()
-        };
-        Ok(AnnotationDir::discover(self.annotations.as_deref())?.with_parse_cache(cache))
+        Ok(self.options().annotation_dir()?)
     }
 
     /// The annotated images: those of `--image-annotations` when given (all kept: prototypes
     /// are ImageNet images), else the ImageNet-X files of `--partition` and `--factors`.
     pub fn load_set(&self, dir: &AnnotationDir) -> anyhow::Result<AnnotatedSet> {
-        let records = self
-            .image_annotations
-            .as_ref()
-            .map(|path| read_annotation_file(path, N_CLASSES))
-            .transpose()?;
-        self.load_set_with(dir, records)
+        Ok(self.options().load_set(dir)?)
     }
 
     /// [`AnnotationArgs::load_set`] with the records of `--image-annotations` already read
@@ -70,16 +69,7 @@ impl AnnotationArgs {
         dir: &AnnotationDir,
         image_records: Option<Vec<AnnotationRecord>>,
     ) -> anyhow::Result<AnnotatedSet> {
-        Ok(match image_records {
-            Some(records) => {
-                let options = LoadOptions {
-                    keep_prototypes: true,
-                    ..self.load_options()
-                };
-                AnnotatedSet::build(dir, records, options)?
-            }
-            None => dir.load_set(self.load_options())?,
-        })
+        Ok(self.options().load_set_with(dir, image_records)?)
     }
 
     /// What to load.
