@@ -4,9 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use imagenetx::AnnotationOptions;
-use imagenetx_dataset::{
-    AnnotatedSet, AnnotationDir, AnnotationRecord, LoadOptions, Partition, Selection,
-};
+use imagenetx_dataset::{AnnotatedSet, AnnotationDir, LoadOptions, Partition, Selection};
 use imagenetx_factors::intervals::IntervalOptions;
 use imagenetx_factors::{AnalysisOptions, ErrorType};
 
@@ -60,16 +58,6 @@ impl AnnotationArgs {
     /// are ImageNet images), else the ImageNet-X files of `--partition` and `--factors`.
     pub fn load_set(&self, dir: &AnnotationDir) -> anyhow::Result<AnnotatedSet> {
         Ok(self.options().load_set(dir)?)
-    }
-
-    /// [`AnnotationArgs::load_set`] with the records of `--image-annotations` already read
-    /// (`None` without that flag).
-    pub fn load_set_with(
-        &self,
-        dir: &AnnotationDir,
-        image_records: Option<Vec<AnnotationRecord>>,
-    ) -> anyhow::Result<AnnotatedSet> {
-        Ok(self.options().load_set_with(dir, image_records)?)
     }
 
     /// What to load.

@@ -36,6 +36,6 @@ pub use images::{
     ImageEntry, ImageList, SkippedEntry, discover_images, escape_file_name, unescape_file_name,
 };
 pub use predictions::{
-    AlignedPredictions, ParsedPredictions, PredictionFile, collect_prediction_files,
-    parse_predictions, read_predictions,
+    AlignedPredictions, ParsedPredictions, PredictionFile, align_predictions,
+    collect_prediction_files, parse_predictions, read_predictions,
 };

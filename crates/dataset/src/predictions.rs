@@ -465,12 +465,7 @@ impl ParsedPredictions {
             ahead,
             complete,
         } = self;
-        let mut aligner = Aligner {
-            set,
-            predictions: vec![None; set.len()],
-            lines: vec![0u32; set.len()],
-            unannotated: 0,
-        };
+        let mut aligner = Aligner::new(set);
         for row in ahead {
             let image = match &row.image {
                 AheadImage::Val(v) => RowImage::Val(*v),
@@ -484,12 +479,58 @@ impl ParsedPredictions {
                 aligner.place(&path, image, line, prediction)?;
             }
         }
-        let path = reader.path.as_path();
+        let rows = reader.rows;
+        aligner.finish(&reader.path, rows, strict)
+    }
+}
+
+/// Aligns named top-1 predictions (`(file name, prediction)`, e.g. made in memory by an
+/// evaluation) with `set` by the rule [`ParsedPredictions::align`] applies to a CSV's rows:
+/// a name fills the slot of its annotated image, other names are counted as unannotated.
+/// `source` names where the rows came from in errors (a name given twice is one, naming both
+/// rows, counted from 1).
+pub fn align_predictions<'a>(
+    set: &AnnotatedSet,
+    rows: impl IntoIterator<Item = (&'a str, Prediction)>,
+    source: &Path,
+) -> Result<AlignedPredictions> {
+    let mut aligner = Aligner::new(set);
+    let mut count = 0usize;
+    for (name, prediction) in rows {
+        count += 1;
+        let line = u32::try_from(count).unwrap_or(u32::MAX);
+        aligner.place(source, RowImage::Name(name), line, prediction)?;
+    }
+    aligner.finish(source, count, false)
+}
+
+/// The predictions of the annotated images, filled row by row.
+struct Aligner<'s> {
+    set: &'s AnnotatedSet,
+    predictions: Vec<Option<Prediction>>,
+    lines: Vec<u32>,
+    unannotated: usize,
+}
+
+impl<'s> Aligner<'s> {
+    fn new(set: &'s AnnotatedSet) -> Self {
+        Aligner {
+            set,
+            predictions: vec![None; set.len()],
+            lines: vec![0u32; set.len()],
+            unannotated: 0,
+        }
+    }
+
+    /// The aligned predictions of `rows` rows read from `path`; with `strict`, annotated
+    /// images without a prediction are an error.
+    fn finish(self, path: &Path, rows: usize, strict: bool) -> Result<AlignedPredictions> {
         let Aligner {
+            set,
             predictions,
             unannotated,
             ..
-        } = aligner;
+        } = self;
         let missing = predictions.iter().filter(|p| p.is_none()).count();
         let first_missing = predictions
             .iter()
@@ -505,23 +546,13 @@ impl ParsedPredictions {
         }
         Ok(AlignedPredictions {
             predictions,
-            rows: reader.rows,
+            rows,
             unannotated,
             missing,
             first_missing,
         })
     }
-}
 
-/// The predictions of the annotated images, filled row by row.
-struct Aligner<'s> {
-    set: &'s AnnotatedSet,
-    predictions: Vec<Option<Prediction>>,
-    lines: Vec<u32>,
-    unannotated: usize,
-}
-
-impl Aligner<'_> {
     fn place(
         &mut self,
         path: &Path,

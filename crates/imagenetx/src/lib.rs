@@ -11,9 +11,17 @@
 
 mod annotations;
 mod error;
+pub mod evaluate;
+pub mod preprocess;
+pub mod run;
+mod score;
 
 pub use annotations::AnnotationOptions;
 pub use error::{Error, Result, ResultExt};
+pub use evaluate::{Collect, Evaluator, EvaluatorConfig, RunStats, RuntimeChoice, Sink};
+pub use preprocess::{Layer, PreprocessSpec, ResolvedPreprocess, Source, Sources};
+pub use run::{Finished, JournalSink, RunOutput, Started};
+pub use score::{Accuracy, Evaluation, Scores, Truth};
 
 pub use imagenetx_dataset as dataset;
 pub use imagenetx_factors as factors;

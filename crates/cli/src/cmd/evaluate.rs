@@ -1,38 +1,27 @@
-//! `imagenetx evaluate`: run an ONNX classifier over images, write predictions, report
-//! top-1 / top-5 / ReaL accuracy and, for annotated images, the factor analysis.
-//!
-//! Decoding and preprocessing run in parallel on a rayon pool and fill whole batches, which
-//! go through a bounded queue to the one thread that owns the ONNX Runtime session; memory
-//! is bounded by batch size × queue depth, not by the number of images.
+//! `imagenetx evaluate`: flags → [`imagenetx::EvaluatorConfig`], a progress bar and signals
+//! around [`imagenetx::Evaluator::run`] into a journaled [`imagenetx::RunOutput`], then the
+//! accuracy, the factor table and the files asked for.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::sync_channel;
 
 use anyhow::{Context, bail};
-use imagenetx_dataset::labels::ClassNames;
-use imagenetx_dataset::{
-    AnnotatedSet, ImageEntry, annotations::read_annotation_file, annotations::val_index,
-    discover_images, escape_file_name, labels::N_CLASSES,
-};
-use imagenetx_factors::{AnalysisOptions, Prediction, analyze};
-use imagenetx_imaging::{Layout, PreprocessConfig, Preprocessor, ReadLimits};
+use imagenetx::run::default_predictions_path;
+use imagenetx::{Evaluator, EvaluatorConfig, RunOutput, RuntimeChoice, Sink, Truth};
+use imagenetx_dataset::{ImageEntry, discover_images};
+use imagenetx_imaging::ReadLimits;
 use imagenetx_infer::{
-    CheckpointPolicy, Classifier, ClassifierConfig, ExecutionProvider, Fingerprint, ImageKeys,
-    JournalIdentity, ModelFile, OutputLock, PredictionRow, PredictionsWriter, PriorSource,
-    ResumeSummary, Rows, RunCounts, RunFiles, RunRecord, RunState, Runtime, SkippedFile,
-    sha256_hex,
+    CheckpointPolicy, ExecutionProvider, Fingerprint, Prediction as TopK, Rows, SkippedFile,
 };
 use imagenetx_report::analysis as tables;
 use imagenetx_report::{Cell, Table};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rayon::prelude::*;
 
 use crate::Outcome;
 use crate::cmd::report::{PlotArgs, ReportModel, ReportOptions, build_report, run_metadata};
 use crate::common::{AnnotationArgs, ensure_dir, write_atomic};
-use crate::preprocess::{PreprocessArgs, resolve};
+use crate::preprocess::PreprocessArgs;
 
 /// Arguments of `imagenetx evaluate`.
 #[derive(Debug, clap::Args)]
@@ -111,22 +100,6 @@ fn parse_ep(s: &str) -> Result<ExecutionProvider, String> {
         .map_err(|err: imagenetx_infer::Error| err.to_string())
 }
 
-/// Images of one batch, preprocessed.
-struct Batch {
-    /// Their indices in the image list.
-    entries: Vec<usize>,
-    fingerprints: Vec<Option<Fingerprint>>,
-    data: Vec<f32>,
-    failed: Vec<SkippedFile>,
-    /// Images decoded although over Pillow's warning size.
-    large: Vec<String>,
-}
-
-/// Largest batch tensor, in bytes: a batch of a model with a huge fixed input is made smaller.
-const BATCH_BYTES: usize = 256 << 20;
-/// Largest tensor of one image, in bytes (a fixed input of about 9,400 × 9,400 pixels).
-const IMAGE_TENSOR_BYTES: usize = 1 << 30;
-
 /// Runs `imagenetx evaluate`.
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     if args.batch_size == 0 {
@@ -139,124 +112,68 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     if args.plots.plots.is_some() && args.report.is_none() {
         bail!("--plots DIR writes the plots of the report: give --report FILE too");
     }
-    let out = args.out.clone().unwrap_or_else(|| {
-        let stem = args
-            .model
-            .file_stem()
-            .map_or("model".into(), |s| s.to_string_lossy());
-        PathBuf::from(format!("{stem}.predictions.csv"))
-    });
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_predictions_path(&args.model));
     // Fail early: every output is checked writable before any image is read.
-    let files = RunFiles::new(&out);
-    if out.is_dir() {
-        bail!(
-            "--out {}: is a folder; expected a CSV file path",
-            out.display()
-        );
-    }
-    ensure_dir(files.folder())?;
-    let _lock = OutputLock::acquire(&files)?;
-    files.remove_stale_temporaries()?;
+    let output = RunOutput::prepare(&out)?;
     check_outputs_writable(&args)?;
     let list = discover_images(&args.images, args.limit)?;
 
-    let runtime = Runtime::discover(args.ort_lib.as_deref(), args.ep.wants_gpu())?;
-    let config = ClassifierConfig::new(&args.model)
-        .with_provider(args.ep)
-        .with_intra_threads(args.intra_threads)
-        .with_output(args.output.clone());
-    config.validate()?;
-    let mut classifier = Classifier::new(runtime, &config)?;
-    let resolved = resolve(&args.preprocess, classifier.info())?;
-    for decision in &resolved.decisions {
+    let mut evaluator = Evaluator::new(EvaluatorConfig {
+        model: args.model.clone(),
+        runtime: RuntimeChoice {
+            library: args.ort_lib.clone(),
+            python_package: true,
+        },
+        provider: args.ep,
+        intra_threads: args.intra_threads,
+        output: args.output.clone(),
+        preprocess: args.preprocess.spec(),
+        batch_size: args.batch_size,
+        threads: args.threads,
+        read_limits: ReadLimits {
+            max_file_bytes: args.max_file_size,
+            ..ReadLimits::default()
+        },
+    })?;
+    for decision in &evaluator.preprocessing().decisions {
         tracing::info!("preprocessing: {decision}");
     }
-    let model_file = ModelFile::hash(&args.model)?;
-    let preprocessing = serde_json::json!({
-        "config": resolved.config,
-        "decisions": resolved.decisions,
-    });
-    let identity = JournalIdentity {
-        model_sha256: model_file.sha256.clone(),
-        preprocessing_sha256: sha256_hex(&serde_json::to_vec(&resolved.config)?),
-    };
-    let tensor_len = resolved.config.tensor_len();
-    let batch_size = batch_size_for(args.batch_size, tensor_len, &resolved.config)?;
+    for notice in evaluator.notices() {
+        eprintln!("{notice}");
+    }
+    let config = &evaluator.preprocessing().config;
     eprintln!(
-        "model {} ({} classes, {} input {}), provider {}, ONNX Runtime {}",
+        "model {} ({} classes, {} input {}x{}), provider {}, ONNX Runtime {}",
         args.model.display(),
-        classifier.info().output.classes,
-        layout_name(resolved.config.layout),
-        shape_text(&resolved.config),
-        classifier.provider().used,
-        runtime.version(),
+        evaluator.info().output.classes,
+        config.layout,
+        config.crop_height,
+        config.crop_width,
+        evaluator.provider().used,
+        evaluator.runtime().version(),
     );
 
-    let keys = ImageKeys::new(list.images.len(), |i| list.images[i].file_name());
     let policy = CheckpointPolicy {
         rows: args.checkpoint_every,
         interval: std::time::Duration::from_secs_f64(args.checkpoint_interval.max(0.0)),
     };
-    let (mut writer, todo, resume) = if args.resume {
-        resume_run(
-            &files,
-            identity,
-            policy,
-            &model_file,
-            &preprocessing,
-            &list.images,
-            &keys,
-        )?
-    } else {
-        // A fresh run replaces the output: an older CSV must not sit beside the new journal
-        // and record as if it belonged to them.
-        if files.predictions.exists() {
-            tracing::info!("replacing {}", files.predictions.display());
-            std::fs::remove_file(&files.predictions)
-                .with_context(|| format!("cannot replace {}", files.predictions.display()))?;
-        }
-        let writer = PredictionsWriter::start(&files, identity, policy, keys.len())?;
-        (writer, (0..list.images.len()).collect(), None)
-    };
-    let resumed = writer.len();
-    // Entries named like images that are not regular files (FIFOs, devices, dangling or
-    // looping links) are never opened; they are listed like the images that fail to decode.
-    let mut skipped: Vec<SkippedFile> = list
-        .skipped
-        .iter()
-        .map(|s| SkippedFile {
-            file: path_text(&s.path),
-            reason: s.reason.clone(),
-        })
-        .collect();
-    let mut large_images = 0usize;
-    let mut predicted = 0usize;
-    let mut record = RunRecord {
-        imagenetx_version: env!("CARGO_PKG_VERSION").to_string(),
-        state: RunState::Running,
-        model: model_file,
-        model_info: classifier.info().clone(),
-        preprocessing,
-        provider: classifier.provider().clone(),
-        runtime: runtime.report(),
-        predictions: out.clone(),
-        counts: RunCounts {
-            images: list.images.len(),
-            resumed,
-            ..RunCounts::default()
-        },
-        resume,
-        skipped: Vec::new(),
-    };
-    record.write(&files.record)?;
-    imagenetx_infer::pause::point("started");
-
-    let stop = StopSignal::install()?;
+    let started = output.start(&evaluator, &list.images, &list.skipped, args.resume, policy)?;
+    for warning in &started.warnings {
+        tracing::warn!("{warning}");
+    }
+    for message in &started.messages {
+        eprintln!("{message}");
+    }
     let progress = if args.quiet {
         ProgressBar::hidden()
     } else {
-        let bar =
-            ProgressBar::with_draw_target(Some(todo.len() as u64), ProgressDrawTarget::stderr());
+        let bar = ProgressBar::with_draw_target(
+            Some(started.todo.len() as u64),
+            ProgressDrawTarget::stderr(),
+        );
         bar.set_style(
             ProgressStyle::with_template(
                 "{bar:40} {pos}/{len} images  {per_sec}  ETA {eta}  {msg}",
@@ -265,167 +182,83 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         );
         bar
     };
-
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads)
-        .build()
-        .context("cannot start the decoding threads")?;
-    let shape = |n: usize| match resolved.config.layout {
-        Layout::Nchw => [
-            n,
-            3,
-            resolved.config.crop_height as usize,
-            resolved.config.crop_width as usize,
-        ],
-        Layout::Nhwc => [
-            n,
-            resolved.config.crop_height as usize,
-            resolved.config.crop_width as usize,
-            3,
-        ],
+    let mut sink = CliSink {
+        journal: started.sink,
+        progress: &progress,
+        stop: StopSignal::install()?,
     };
-    const QUEUE_DEPTH: usize = 2;
-    let (sender, receiver) = sync_channel::<Batch>(QUEUE_DEPTH);
-    let result: anyhow::Result<()> = std::thread::scope(|scope| {
-        let config = &resolved.config;
-        let limits = ReadLimits {
-            max_file_bytes: args.max_file_size,
-            ..ReadLimits::default()
-        };
-        let todo = &todo;
-        let images = &list.images;
-        let pool = &pool;
-        let stop = &stop;
-        scope.spawn(move || {
-            for chunk in todo.chunks(batch_size) {
-                if stop.requested().is_some() {
-                    break;
-                }
-                let batch =
-                    pool.install(|| preprocess_batch(chunk, images, config, limits, tensor_len));
-                if sender.send(batch).is_err() {
-                    break; // The consumer stopped.
-                }
-            }
-        });
-        for batch in receiver {
-            imagenetx_infer::pause::throttle();
-            if stop.requested().is_some() {
-                break;
-            }
-            let batch_failed = batch.failed.len() as u64;
-            skipped.extend(batch.failed);
-            for warning in &batch.large {
-                tracing::warn!("{warning}");
-            }
-            large_images += batch.large.len();
-            if !batch.entries.is_empty() {
-                let results = classifier.classify_slice(&batch.data, shape(batch.entries.len()))?;
-                for ((&i, fingerprint), result) in
-                    batch.entries.iter().zip(&batch.fingerprints).zip(results)
-                {
-                    let entry = &list.images[i];
-                    match result {
-                        Ok(prediction) => {
-                            let row = PredictionRow::new(entry.file_name(), &prediction);
-                            predicted += 1;
-                            if writer.push(i, &row, *fingerprint)? {
-                                record.counts.predicted = predicted;
-                                record.counts.skipped = skipped.len();
-                                record.counts.checkpoints = writer.checkpoints();
-                                record.write(&files.record)?;
-                            }
-                        }
-                        Err(err) => skipped.push(SkippedFile {
-                            file: path_text(entry.path()),
-                            reason: err.to_string(),
-                        }),
-                    }
-                }
-            }
-            progress.inc(batch.entries.len() as u64 + batch_failed);
-        }
-        Ok(())
-    });
+    let result = evaluator.run(&list.images, &started.todo, &mut sink);
     progress.finish_and_clear();
-    skipped.sort_by(|a, b| a.file.cmp(&b.file));
-    record.counts.predicted = predicted;
-    record.counts.skipped = skipped.len();
-    record.counts.large_images = large_images;
-    record.skipped = skipped.clone();
-
+    let CliSink { journal, stop, .. } = sink;
     let interrupted = stop.requested();
-    if result.is_err() || interrupted.is_some() {
-        // Keep every finished prediction: a last checkpoint, and a record that says so.
-        let saved = writer.checkpoint();
-        record.counts.checkpoints = writer.checkpoints();
-        record.state = RunState::Interrupted;
-        let _ = record.write(&files.record);
-        let how = format!(
-            "{} predictions are safe in {}; to continue, run the same command with --resume",
-            writer.len(),
-            files.journal.display()
-        );
-        result.with_context(|| how.clone())?;
-        saved?;
-        if let Some(signal) = interrupted {
-            bail!("interrupted by {signal}: {how}");
+    match result {
+        Ok(_) if interrupted.is_none() => {}
+        result => {
+            // Keep every finished prediction: a last checkpoint, and a record that says so.
+            let (how, saved) = journal.interrupt();
+            result.with_context(|| how.clone())?;
+            saved?;
+            bail!(
+                "interrupted by {}: {how}",
+                interrupted.unwrap_or("a stop request")
+            );
         }
     }
-    // `finish` makes the run's last checkpoint.
-    record.counts.checkpoints = writer.checkpoints() + 1;
-    let mut rows = writer.finish(&keys)?;
-    // The rows are read by image from here on: the name index is no longer needed.
-    drop(keys);
-    let written = files.predictions.clone();
-    record.state = RunState::Complete;
-    record.write(&files.record)?;
+    let finished = journal.finish()?;
+    let files = output.files();
     eprintln!(
         "wrote {} ({} predictions; run record {})",
-        written.display(),
-        predicted + resumed,
+        files.predictions.display(),
+        finished.predictions,
         files.record.display()
     );
-    for s in &skipped {
+    for s in &finished.skipped {
         eprintln!("skipped {}: {}", s.file, s.reason);
     }
-
-    report(&args, &list.images, &mut rows, &written)?;
-    Ok(if skipped.is_empty() {
+    let mut rows = finished.rows;
+    report(&args, &list.images, &mut rows, &files.predictions)?;
+    Ok(if finished.skipped.is_empty() {
         Outcome::Done
     } else {
         Outcome::Skipped
     })
 }
 
-/// The batch size to use: `asked`, made smaller when the batch tensor of a model with a large
-/// fixed input would exceed [`BATCH_BYTES`] (said on stderr); an input whose single-image
-/// tensor exceeds [`IMAGE_TENSOR_BYTES`] is refused.
-fn batch_size_for(
-    asked: usize,
-    tensor_len: usize,
-    config: &PreprocessConfig,
-) -> anyhow::Result<usize> {
-    let per_image = tensor_len.saturating_mul(std::mem::size_of::<f32>());
-    if per_image > IMAGE_TENSOR_BYTES {
-        bail!(
-            "the model's input {} needs {:.1} GiB per image (float32); imagenetx refuses inputs over {} GiB per image",
-            shape_text(config),
-            per_image as f64 / f64::from(1u32 << 30),
-            IMAGE_TENSOR_BYTES >> 30
-        );
+/// The journal, with a progress bar and the signals that stop a run.
+struct CliSink<'a, 'b> {
+    journal: imagenetx::JournalSink<'a>,
+    progress: &'b ProgressBar,
+    stop: StopSignal,
+}
+
+impl Sink for CliSink<'_, '_> {
+    fn prediction(
+        &mut self,
+        index: usize,
+        image: &ImageEntry,
+        fingerprint: Option<Fingerprint>,
+        prediction: &TopK,
+    ) -> imagenetx::Result<()> {
+        self.journal
+            .prediction(index, image, fingerprint, prediction)
     }
-    let fits = (BATCH_BYTES / per_image.max(1)).max(1);
-    if asked > fits {
-        eprintln!(
-            "batch size {asked} -> {fits}: one {} image takes {:.1} MiB as float32, and a batch is kept under {} MiB",
-            shape_text(config),
-            per_image as f64 / f64::from(1u32 << 20),
-            BATCH_BYTES >> 20
-        );
-        return Ok(fits);
+
+    fn skipped(&mut self, index: usize, skipped: &SkippedFile) -> imagenetx::Result<()> {
+        self.journal.skipped(index, skipped)
     }
-    Ok(asked)
+
+    fn batch_done(&mut self, images: usize) -> imagenetx::Result<()> {
+        self.progress.inc(images as u64);
+        Ok(())
+    }
+
+    fn warning(&mut self, message: &str) {
+        self.journal.warning(message);
+    }
+
+    fn should_stop(&mut self) -> bool {
+        self.stop.requested().is_some()
+    }
 }
 
 /// Checks, before any work, that the report, plots and analysis folders can be written.
@@ -457,141 +290,6 @@ fn check_outputs_writable(args: &Args) -> anyhow::Result<()> {
             .with_context(|| format!("cannot write in {}", dir.display()))?;
     }
     Ok(())
-}
-
-/// `--resume`: checks how the earlier run was made (from older runs without a journal, by their
-/// run record), continues it ([`PredictionsWriter::resume`]: rows of unchanged images kept,
-/// changed ones redone, removed ones dropped), reports what it found, and returns the writer,
-/// the images to predict and the summary for the run record.
-#[allow(clippy::too_many_arguments)]
-fn resume_run(
-    files: &RunFiles,
-    identity: JournalIdentity,
-    policy: CheckpointPolicy,
-    model: &ModelFile,
-    preprocessing: &serde_json::Value,
-    images: &[ImageEntry],
-    keys: &ImageKeys<'_>,
-) -> anyhow::Result<(PredictionsWriter, Vec<usize>, Option<ResumeSummary>)> {
-    let source = PredictionsWriter::prior_source(files);
-    if source == PriorSource::PredictionsCsv {
-        let previous = RunRecord::read(&files.record).with_context(|| {
-            format!(
-                "--resume: {} has no journal ({}), so its run record is needed to check how it was made",
-                files.predictions.display(),
-                files.journal.display()
-            )
-        })?;
-        if previous.model.sha256 != model.sha256 {
-            bail!(
-                "--resume: {} was made with a different model (SHA-256 {}), not {}",
-                files.predictions.display(),
-                previous.model.sha256,
-                model.sha256
-            );
-        }
-        if previous.preprocessing.get("config") != preprocessing.get("config") {
-            bail!(
-                "--resume: {} was made with other preprocessing: {}",
-                files.predictions.display(),
-                previous.preprocessing
-            );
-        }
-    }
-    if source == PriorSource::Nothing {
-        eprintln!(
-            "--resume: nothing to resume at {}; starting from the beginning",
-            files.predictions.display()
-        );
-    }
-    let (writer, plan, mask) = PredictionsWriter::resume(files, identity, policy, keys, |i| {
-        Fingerprint::read(images[i].path()).ok()
-    })?;
-    let todo: Vec<usize> = mask
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| **t)
-        .map(|(i, _)| i)
-        .collect();
-    drop(mask);
-    let cut = plan.cut;
-    if let Some(cut) = cut {
-        eprintln!(
-            "--resume: {}:{}: the journal's last {} bytes were cut short by the interruption; those images are predicted again",
-            files.journal.display(),
-            cut.line,
-            cut.bytes
-        );
-    }
-    if plan.unchecked > 0 {
-        tracing::warn!(
-            "--resume: {} rows of {} have no journal to check the images against (an older run); kept as they are",
-            plan.unchecked,
-            files.predictions.display()
-        );
-    }
-    let sample = |names: &[String]| {
-        let shown: Vec<&str> = names.iter().take(5).map(String::as_str).collect();
-        let more = names.len().saturating_sub(shown.len());
-        if more > 0 {
-            format!("{} and {more} more", shown.join(", "))
-        } else {
-            shown.join(", ")
-        }
-    };
-    if !plan.changed.is_empty() {
-        eprintln!(
-            "--resume: {} images changed since they were predicted (size or modification time), predicted again: {}",
-            plan.changed.len(),
-            sample(&plan.changed)
-        );
-    }
-    if !plan.removed.is_empty() {
-        eprintln!(
-            "--resume: {} predicted images are no longer among the images, their rows dropped: {}",
-            plan.removed.len(),
-            sample(&plan.removed)
-        );
-    }
-    eprintln!(
-        "--resume: {} predictions kept, {} images to predict",
-        plan.kept,
-        todo.len()
-    );
-    let summary = ResumeSummary {
-        source: match source {
-            PriorSource::Nothing => "nothing",
-            PriorSource::Journal => "journal",
-            PriorSource::PredictionsCsv => "predictions-csv",
-        }
-        .to_string(),
-        kept: plan.kept,
-        unchecked: plan.unchecked,
-        changed: plan.changed.len(),
-        removed: plan.removed.len(),
-        changed_names: plan
-            .changed
-            .iter()
-            .take(ResumeSummary::MAX_NAMES)
-            .cloned()
-            .collect(),
-        removed_names: plan
-            .removed
-            .iter()
-            .take(ResumeSummary::MAX_NAMES)
-            .cloned()
-            .collect(),
-        cut_line: cut.map(|c| c.line),
-        cut_bytes: cut.map(|c| c.bytes),
-    };
-    Ok((writer, todo, Some(summary)))
-}
-
-/// A path as text for messages and the run record, escaped as file names are
-/// (`escape_file_name`: unchanged when it is UTF-8 without a backslash), so it can always be
-/// written and read back.
-fn path_text(path: &std::path::Path) -> String {
-    escape_file_name(path.as_os_str())
 }
 
 /// SIGINT and SIGTERM ask the run to stop after the batch in hand; a second SIGINT ends the
@@ -628,171 +326,13 @@ impl StopSignal {
     }
 }
 
-fn preprocess_batch(
-    chunk: &[usize],
-    images: &[ImageEntry],
-    config: &PreprocessConfig,
-    limits: ReadLimits,
-    tensor_len: usize,
-) -> Batch {
-    type Outcome = (
-        Vec<f32>,
-        Option<Fingerprint>,
-        Result<(), String>,
-        Vec<String>,
-    );
-    let outcomes: Vec<Outcome> = chunk
-        .par_iter()
-        .map_init(
-            || Preprocessor::with_limits(config.clone(), limits).map_err(|e| e.to_string()),
-            |preprocessor, &i| {
-                let entry = &images[i];
-                // The fingerprint is taken before reading, so a file changed while it is read
-                // is predicted again by the next --resume.
-                let fingerprint = Fingerprint::read(entry.path()).ok();
-                let mut tensor = vec![0f32; tensor_len];
-                let (outcome, warnings) = match preprocessor {
-                    Ok(p) => {
-                        let outcome = p
-                            .preprocess_file(entry.path(), &mut tensor)
-                            .map_err(|e| e.to_string());
-                        let warnings = p.take_warnings().iter().map(ToString::to_string).collect();
-                        (outcome, warnings)
-                    }
-                    Err(e) => (Err(e.clone()), Vec::new()),
-                };
-                (tensor, fingerprint, outcome, warnings)
-            },
-        )
-        .collect();
-    let mut batch = Batch {
-        entries: Vec::with_capacity(chunk.len()),
-        fingerprints: Vec::with_capacity(chunk.len()),
-        data: Vec::with_capacity(chunk.len() * tensor_len),
-        failed: Vec::new(),
-        large: Vec::new(),
-    };
-    for (&i, (tensor, fingerprint, outcome, warnings)) in chunk.iter().zip(outcomes) {
-        batch.large.extend(warnings);
-        let entry = &images[i];
-        match outcome {
-            Ok(()) => {
-                batch.entries.push(i);
-                batch.fingerprints.push(fingerprint);
-                batch.data.extend_from_slice(&tensor);
-            }
-            Err(reason) => batch.failed.push(SkippedFile {
-                file: path_text(entry.path()),
-                reason,
-            }),
-        }
-    }
-    batch
-}
-
-fn layout_name(layout: Layout) -> &'static str {
-    match layout {
-        Layout::Nchw => "NCHW",
-        Layout::Nhwc => "NHWC",
-    }
-}
-
-fn shape_text(config: &PreprocessConfig) -> String {
-    format!("{}x{}", config.crop_height, config.crop_width)
-}
-
-/// Labels and annotations of the evaluated images.
-struct Truth {
-    names: Option<ClassNames>,
-    labels: Vec<Option<u16>>,
-    /// ImageNet ReaL labels of the validation images, by validation index.
-    real_labels: Option<Vec<Vec<u16>>>,
-    set: Option<AnnotatedSet>,
-}
-
-impl Truth {
-    /// The ReaL labels of an image (validation images only).
-    fn real(&self, image: &ImageEntry) -> Option<&[u16]> {
-        let index = val_index(image.file_name())?;
-        self.real_labels.as_ref()?.get(index).map(Vec::as_slice)
-    }
-}
-
-fn truth(args: &Args, images: &[ImageEntry]) -> anyhow::Result<Truth> {
-    let dir = match args.annotations.dir() {
-        Ok(dir) => Some(dir),
-        Err(err) => {
-            tracing::warn!("no class names, labels or factor analysis: {err}");
-            None
-        }
-    };
-    let names = dir.as_ref().map(|d| d.read_class_names()).transpose()?;
-    let custom_records = args
-        .annotations
-        .image_annotations
-        .as_ref()
-        .map(|path| read_annotation_file(path, N_CLASSES))
-        .transpose()?;
-    let custom: Option<std::collections::HashMap<&str, u16>> =
-        custom_records.as_ref().map(|records| {
-            records
-                .iter()
-                .map(|r| (r.file_name.as_str(), r.class))
-                .collect()
-        });
-    let filename_labels = dir.as_ref().map(|d| d.read_filename_labels()).transpose()?;
-    let real_labels = dir.as_ref().map(|d| d.read_real_labels()).transpose()?;
-    let labels = images
-        .iter()
-        .map(|image| {
-            if let Some(classes) = &custom {
-                return classes.get(image.file_name()).copied();
-            }
-            if let Some(label) = filename_labels
-                .as_ref()
-                .and_then(|l| l.get(image.file_name()))
-            {
-                return Some(*label);
-            }
-            image
-                .wnid()
-                .and_then(|w| names.as_ref().and_then(|n| n.class_of_wnid(w)))
-        })
-        .collect();
-    drop(custom);
-    let set = match &dir {
-        Some(dir) => {
-            let set = args.annotations.load_set_with(dir, custom_records)?;
-            images
-                .iter()
-                .any(|i| set.position(i.file_name()).is_some())
-                .then_some(set)
-        }
-        None => None,
-    };
-    Ok(Truth {
-        names,
-        labels,
-        real_labels,
-        set,
-    })
-}
-
 fn report(
     args: &Args,
     images: &[ImageEntry],
     rows: &mut Rows,
     predictions_path: &std::path::Path,
 ) -> anyhow::Result<()> {
-    let truth = truth(args, images)?;
-    let name_of = |class: usize| {
-        truth
-            .names
-            .as_ref()
-            .and_then(|n| n.name(u16::try_from(class).ok()?))
-            .unwrap_or("?")
-            .to_string()
-    };
+    let truth = Truth::load(&args.annotations.options(), images)?;
     const LIST_LIMIT: usize = 25;
     let mut table = Table::new([
         "image",
@@ -801,34 +341,34 @@ fn report(
         "probability",
         "top-5 classes",
     ]);
-    let mut predictions: Vec<Option<Prediction>> =
-        vec![None; truth.set.as_ref().map_or(0, AnnotatedSet::len)];
+    let model = imagenetx::evaluate::model_name(&args.model);
     // One pass over the rows (read back from the journal, one at a time).
-    let (mut labelled, mut top1, mut top5, mut real_n, mut real_ok) =
-        (0u64, 0u64, 0u64, 0u64, 0u64);
-    for (i, (image, label)) in images.iter().zip(&truth.labels).enumerate() {
-        let real = truth.real(image);
+    let scores = truth.score(&model, images, |i| {
         let Some(row) = rows.get(i)? else {
-            continue;
+            return Ok(None);
         };
-        let classes = row.classes();
-        let first = classes.first().copied();
+        let prediction = TopK {
+            classes: row.classes().iter().map(|&c| c as usize).collect(),
+            probabilities: row.probabilities().to_vec(),
+        };
         if images.len() <= LIST_LIMIT {
-            let shown = first.map_or(0, |c| c as usize);
+            let label = truth.labels[i];
+            let shown = prediction.classes.first().copied().unwrap_or(0);
             let mark = match label {
-                Some(l) if usize::from(*l) == shown => " ✓",
+                Some(l) if usize::from(l) == shown => " ✓",
                 Some(_) => " ✗",
                 None => "",
             };
             table.push(vec![
-                Cell::text(image.file_name()),
+                Cell::text(images[i].file_name()),
                 Cell::text(label.map_or("—".to_string(), |l| {
-                    format!("{l} {}", name_of(usize::from(l)))
+                    format!("{l} {}", truth.class_name(usize::from(l)))
                 })),
-                Cell::text(format!("{shown} {}{mark}", name_of(shown))),
-                Cell::Num(row.probabilities().first().copied()),
+                Cell::text(format!("{shown} {}{mark}", truth.class_name(shown))),
+                Cell::Num(prediction.probabilities.first().copied()),
                 Cell::text(
-                    classes
+                    prediction
+                        .classes
                         .iter()
                         .map(|c| c.to_string())
                         .collect::<Vec<_>>()
@@ -836,29 +376,16 @@ fn report(
                 ),
             ]);
         }
-        if let Some(label) = label {
-            labelled += 1;
-            top1 += u64::from(first == Some(u32::from(*label)));
-            top5 += u64::from(classes.iter().take(5).any(|c| *c == u32::from(*label)));
-        }
-        if let (Some(real), Some(first)) = (real, first)
-            && !real.is_empty()
-        {
-            real_n += 1;
-            real_ok += u64::from(real.iter().any(|r| u32::from(*r) == first));
-        }
-        if let (Some(set), Some(class), Some(p)) = (
-            truth.set.as_ref(),
-            first.and_then(|c| u16::try_from(c).ok()),
-            row.probabilities().first(),
-        ) && let Some(at) = set.position(image.file_name())
-        {
-            predictions[at] = Some(Prediction {
-                class,
-                probability: *p,
-            });
-        }
-    }
+        Ok(Some(prediction))
+    })?;
+    let accuracy = scores.accuracy;
+    let (labelled, top1, top5, real_n, real_ok) = (
+        accuracy.labelled,
+        accuracy.top1,
+        accuracy.top5,
+        accuracy.real_images,
+        accuracy.real_correct,
+    );
     if images.len() <= LIST_LIMIT {
         println!("{}", table.to_text(4));
     }
@@ -878,17 +405,8 @@ fn report(
         );
     }
 
-    if let Some(set) = &truth.set {
-        let model = args
-            .model
-            .file_stem()
-            .map_or("model".into(), |s| s.to_string_lossy().into_owned());
-        let analysis = analyze(
-            &set.annotations,
-            &model,
-            &predictions,
-            AnalysisOptions::default(),
-        )?;
+    if let (Some(set), Some(analysis)) = (&truth.set, scores.analysis) {
+        let predictions = scores.predictions;
         let covered = analysis.counts.overall.images;
         println!(
             "\nImageNet-X factors ({} factor, {covered} of {} annotated images predicted); error ratio = (1 - accuracy on the factor) / (1 - accuracy)\n",
@@ -972,39 +490,4 @@ fn factor_view(analysis: &imagenetx_factors::ModelAnalysis) -> Table {
         Cell::Num(None),
     ]);
     table
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn config(size: u32) -> PreprocessConfig {
-        PreprocessConfig {
-            crop_height: size,
-            crop_width: size,
-            ..PreprocessConfig::torchvision()
-        }
-    }
-
-    #[test]
-    fn batches_of_huge_fixed_inputs_are_made_smaller_or_refused() {
-        let c = config(224);
-        assert_eq!(batch_size_for(32, c.tensor_len(), &c).unwrap(), 32);
-        // 4096 x 4096 x 3 float32 = 192 MiB per image: one fits under 256 MiB, two do not.
-        let c = config(4096);
-        assert_eq!(batch_size_for(32, c.tensor_len(), &c).unwrap(), 1);
-        // 2048 x 2048: 48 MiB per image, five per batch.
-        let c = config(2048);
-        assert_eq!(batch_size_for(32, c.tensor_len(), &c).unwrap(), 5);
-        assert_eq!(batch_size_for(3, c.tensor_len(), &c).unwrap(), 3);
-        // 10000 x 10000 x 3 x 4 bytes = 1.1 GiB for one image: refused, saying why.
-        let c = config(10_000);
-        let err = batch_size_for(1, c.tensor_len(), &c)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("10000x10000") && err.contains("1.1 GiB"),
-            "{err}"
-        );
-    }
 }

@@ -1,0 +1,534 @@
+//! The evaluator: a model, its resolved preprocessing, and the parallel decode → batch →
+//! inference pipeline that feeds it.
+//!
+//! Decoding and preprocessing run in parallel on a rayon pool and fill whole batches, which
+//! go through a bounded queue to the one thread that owns the ONNX Runtime session; memory
+//! is bounded by batch size × queue depth, not by the number of images. Each result goes to
+//! a [`Sink`] as it is made.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::sync_channel;
+
+use imagenetx_dataset::{ImageEntry, escape_file_name};
+use imagenetx_imaging::{PreprocessConfig, Preprocessor, ReadLimits};
+use imagenetx_infer::{
+    Classifier, ClassifierConfig, ExecutionProvider, Fingerprint, ModelFile, ModelInfo,
+    Prediction as TopK, ProviderReport, Runtime, SkippedFile,
+};
+use rayon::prelude::*;
+
+use crate::preprocess::{PreprocessSpec, ResolvedPreprocess, resolve};
+use crate::{Error, Result};
+
+/// Largest batch tensor, in bytes: a batch of a model with a huge fixed input is made smaller.
+pub const BATCH_BYTES: usize = 256 << 20;
+/// Largest tensor of one image, in bytes (a fixed input of about 9,400 × 9,400 pixels).
+pub const IMAGE_TENSOR_BYTES: usize = 1 << 30;
+/// Batches decoded ahead of the inference thread.
+const QUEUE_DEPTH: usize = 2;
+
+/// Where to find the ONNX Runtime library.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeChoice {
+    /// This library file; else `ORT_DYLIB_PATH`, the set-up cache, the system library.
+    pub library: Option<PathBuf>,
+    /// Also look for a Python `onnxruntime` package (runs `python3`; off unless asked).
+    pub python_package: bool,
+}
+
+/// Everything an evaluation needs to know, as data (the `imagenetx evaluate` flags).
+#[derive(Debug, Clone)]
+pub struct EvaluatorConfig {
+    /// The ONNX model.
+    pub model: PathBuf,
+    /// Where ONNX Runtime is.
+    pub runtime: RuntimeChoice,
+    /// Execution provider: `Cuda` fails if CUDA cannot be used, `Auto` falls back to CPU.
+    pub provider: ExecutionProvider,
+    /// ONNX Runtime intra-op threads (0: its default).
+    pub intra_threads: usize,
+    /// Name of the output holding the class scores (default: the one with 1000 or 1001
+    /// classes).
+    pub output: Option<String>,
+    /// The caller's preprocessing overrides (over the model's metadata and the defaults).
+    pub preprocess: PreprocessSpec,
+    /// Images per inference batch (made smaller for huge fixed inputs, see
+    /// [`Evaluator::notices`]).
+    pub batch_size: usize,
+    /// Decoding threads (0: one per core).
+    pub threads: usize,
+    /// Limits on the image files read (size, pixels, decode memory).
+    pub read_limits: ReadLimits,
+}
+
+impl EvaluatorConfig {
+    /// The defaults for `model`: automatic provider, batches of 32, a thread per core, the
+    /// model's own preprocessing.
+    pub fn new(model: impl Into<PathBuf>) -> Self {
+        EvaluatorConfig {
+            model: model.into(),
+            runtime: RuntimeChoice::default(),
+            provider: ExecutionProvider::Auto,
+            intra_threads: 0,
+            output: None,
+            preprocess: PreprocessSpec::default(),
+            batch_size: 32,
+            threads: 0,
+            read_limits: ReadLimits::default(),
+        }
+    }
+}
+
+/// Receives the results of an evaluation as they are made (the way ripgrep's searcher hands
+/// matches to a `Sink`).
+///
+/// Batches arrive in image-list order; within a batch, images in order. An error returned by
+/// a method stops the run and is returned by [`Evaluator::run`].
+pub trait Sink {
+    /// Image `index` of the list was predicted. `fingerprint` is the file's size and mtime
+    /// taken before it was read (`None` when it could not be taken).
+    fn prediction(
+        &mut self,
+        index: usize,
+        image: &ImageEntry,
+        fingerprint: Option<Fingerprint>,
+        prediction: &TopK,
+    ) -> Result<()>;
+
+    /// Image `index` could not be read, decoded or predicted.
+    fn skipped(&mut self, index: usize, skipped: &SkippedFile) -> Result<()> {
+        let _ = (index, skipped);
+        Ok(())
+    }
+
+    /// A warning about an image (decoded although larger than Pillow's warning size).
+    fn warning(&mut self, message: &str) {
+        tracing::warn!("{message}");
+    }
+
+    /// A batch of `images` images is done (predicted or skipped).
+    fn batch_done(&mut self, images: usize) -> Result<()> {
+        let _ = images;
+        Ok(())
+    }
+
+    /// Asked before each batch: `true` stops the run there (what is done stays done).
+    fn should_stop(&mut self) -> bool {
+        false
+    }
+}
+
+/// Collects predictions in memory, by image index.
+#[derive(Debug, Default, Clone)]
+pub struct Collect {
+    /// `predictions[i]`: the prediction of image `i`, if it was made.
+    pub predictions: Vec<Option<TopK>>,
+    /// The images that failed.
+    pub skipped: Vec<SkippedFile>,
+}
+
+impl Sink for Collect {
+    fn prediction(
+        &mut self,
+        index: usize,
+        _image: &ImageEntry,
+        _fingerprint: Option<Fingerprint>,
+        prediction: &TopK,
+    ) -> Result<()> {
+        if self.predictions.len() <= index {
+            self.predictions.resize(index + 1, None);
+        }
+        self.predictions[index] = Some(prediction.clone());
+        Ok(())
+    }
+
+    fn skipped(&mut self, _index: usize, skipped: &SkippedFile) -> Result<()> {
+        self.skipped.push(skipped.clone());
+        Ok(())
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunStats {
+    /// Images predicted.
+    pub predicted: usize,
+    /// Images that failed (their reasons went to [`Sink::skipped`]).
+    pub skipped: usize,
+    /// Images decoded although larger than Pillow's warning size.
+    pub large_images: usize,
+    /// Whether [`Sink::should_stop`] ended the run early.
+    pub stopped: bool,
+}
+
+/// A model ready to evaluate: ONNX Runtime loaded, the model inspected, its preprocessing
+/// resolved, the batch size fitted.
+#[derive(Debug)]
+pub struct Evaluator {
+    config: EvaluatorConfig,
+    runtime: &'static Runtime,
+    classifier: Classifier,
+    preprocessing: ResolvedPreprocess,
+    model_file: ModelFile,
+    batch_size: usize,
+    notices: Vec<String>,
+}
+
+impl Evaluator {
+    /// Loads ONNX Runtime and the model, and resolves its preprocessing (defaults → model
+    /// metadata → `config.preprocess`).
+    pub fn new(config: EvaluatorConfig) -> Result<Self> {
+        if config.batch_size == 0 {
+            return Err(Error::invalid("the batch size must be at least 1"));
+        }
+        let classifier_config = ClassifierConfig::new(&config.model)
+            .with_provider(config.provider)
+            .with_intra_threads(config.intra_threads)
+            .with_output(config.output.clone());
+        classifier_config.validate()?;
+        let runtime = load_runtime(&config.runtime, config.provider.wants_gpu())?;
+        let classifier = Classifier::new(runtime, &classifier_config)?;
+        let preprocessing = resolve(classifier.info(), &config.preprocess)?;
+        let model_file = ModelFile::hash(&config.model)?;
+        let mut notices = Vec::new();
+        let batch_size = batch_size_for(config.batch_size, &preprocessing.config, &mut notices)?;
+        Ok(Evaluator {
+            config,
+            runtime,
+            classifier,
+            preprocessing,
+            model_file,
+            batch_size,
+            notices,
+        })
+    }
+
+    /// The configuration it was built from.
+    pub fn config(&self) -> &EvaluatorConfig {
+        &self.config
+    }
+
+    /// What was found out about the model (input, output, scores, decisions).
+    pub fn info(&self) -> &ModelInfo {
+        self.classifier.info()
+    }
+
+    /// The execution provider in use, and why.
+    pub fn provider(&self) -> &ProviderReport {
+        self.classifier.provider()
+    }
+
+    /// The ONNX Runtime library in use.
+    pub fn runtime(&self) -> &'static Runtime {
+        self.runtime
+    }
+
+    /// The preprocessing, with where each field came from.
+    pub fn preprocessing(&self) -> &ResolvedPreprocess {
+        &self.preprocessing
+    }
+
+    /// The model file and its SHA-256.
+    pub fn model_file(&self) -> &ModelFile {
+        &self.model_file
+    }
+
+    /// The batch size in use.
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    /// Things the caller should tell the user (a batch size made smaller, and why).
+    pub fn notices(&self) -> &[String] {
+        &self.notices
+    }
+
+    /// Predicts the images `todo` (indices into `images`) and hands each result to `sink`.
+    ///
+    /// On an error (a failed inference, an error from the sink) the run stops and the error
+    /// is returned; what the sink received before is its to keep.
+    pub fn run<S: Sink>(
+        &mut self,
+        images: &[ImageEntry],
+        todo: &[usize],
+        sink: &mut S,
+    ) -> Result<RunStats> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(self.config.threads)
+            .build()
+            .map_err(|e| Error::invalid(format!("cannot start the decoding threads: {e}")))?;
+        let config = &self.preprocessing.config;
+        let tensor_len = config.tensor_len();
+        let limits = self.config.read_limits;
+        let batch_size = self.batch_size;
+        let classifier = &mut self.classifier;
+        let stop = AtomicBool::new(false);
+        let mut stats = RunStats::default();
+        let (sender, receiver) = sync_channel::<Batch>(QUEUE_DEPTH);
+        std::thread::scope(|scope| {
+            let stop = &stop;
+            let pool = &pool;
+            scope.spawn(move || {
+                for chunk in todo.chunks(batch_size) {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let batch = pool
+                        .install(|| preprocess_batch(chunk, images, config, limits, tensor_len));
+                    if sender.send(batch).is_err() {
+                        break; // The consumer stopped.
+                    }
+                }
+            });
+            let result = (|| -> Result<()> {
+                for batch in receiver.iter() {
+                    imagenetx_infer::pause::throttle();
+                    if sink.should_stop() {
+                        stats.stopped = true;
+                        break;
+                    }
+                    let done = batch.entries.len() + batch.failed.len();
+                    for warning in &batch.large {
+                        sink.warning(warning);
+                    }
+                    stats.large_images += batch.large.len();
+                    for (index, failed) in &batch.failed {
+                        stats.skipped += 1;
+                        sink.skipped(*index, failed)?;
+                    }
+                    if !batch.entries.is_empty() {
+                        let shape = config.layout.shape(
+                            batch.entries.len(),
+                            config.crop_height as usize,
+                            config.crop_width as usize,
+                        );
+                        let results = classifier.classify_slice(&batch.data, shape)?;
+                        for ((&i, fingerprint), result) in
+                            batch.entries.iter().zip(&batch.fingerprints).zip(results)
+                        {
+                            let image = &images[i];
+                            match result {
+                                Ok(prediction) => {
+                                    stats.predicted += 1;
+                                    sink.prediction(i, image, *fingerprint, &prediction)?;
+                                }
+                                Err(err) => {
+                                    stats.skipped += 1;
+                                    sink.skipped(
+                                        i,
+                                        &SkippedFile {
+                                            file: path_text(image.path()),
+                                            reason: err.to_string(),
+                                        },
+                                    )?;
+                                }
+                            }
+                        }
+                    }
+                    sink.batch_done(done)?;
+                }
+                Ok(())
+            })();
+            // Stop the producer whatever happened; dropping the receiver unblocks it.
+            stop.store(true, Ordering::Relaxed);
+            drop(receiver);
+            result
+        })?;
+        Ok(stats)
+    }
+
+    /// Evaluates every image of `images` and scores the predictions against `annotations`
+    /// (labels for accuracy, ImageNet-X factors for the analysis): the whole `imagenetx
+    /// evaluate` in one call, predictions kept in memory.
+    pub fn evaluate(
+        &mut self,
+        images: &imagenetx_dataset::ImageList,
+        annotations: &crate::AnnotationOptions,
+    ) -> Result<crate::Evaluation> {
+        let todo: Vec<usize> = (0..images.images.len()).collect();
+        let mut sink = Collect::default();
+        self.run(&images.images, &todo, &mut sink)?;
+        let truth = crate::Truth::load(annotations, &images.images)?;
+        let model = model_name(&self.config.model);
+        let mut predictions = sink.predictions;
+        let scores = truth.score(&model, &images.images, |i| {
+            Ok(predictions.get_mut(i).and_then(Option::take))
+        })?;
+        let mut skipped: Vec<SkippedFile> = images
+            .skipped
+            .iter()
+            .map(|s| SkippedFile {
+                file: path_text(&s.path),
+                reason: s.reason.clone(),
+            })
+            .collect();
+        skipped.extend(sink.skipped);
+        skipped.sort_by(|a, b| a.file.cmp(&b.file));
+        Ok(crate::Evaluation {
+            model,
+            scores,
+            skipped,
+        })
+    }
+}
+
+/// The model's name in tables and reports: its file stem.
+pub fn model_name(model: &Path) -> String {
+    model
+        .file_stem()
+        .map_or("model".into(), |s| s.to_string_lossy().into_owned())
+}
+
+/// Loads ONNX Runtime as `choice` says.
+fn load_runtime(choice: &RuntimeChoice, prefer_gpu: bool) -> Result<&'static Runtime> {
+    let _ = choice.python_package;
+    Ok(Runtime::discover(choice.library.as_deref(), prefer_gpu)?)
+}
+
+/// The batch size to use: `asked`, made smaller when the batch tensor of a model with a large
+/// fixed input would exceed [`BATCH_BYTES`] (said in `notices`); an input whose single-image
+/// tensor exceeds [`IMAGE_TENSOR_BYTES`] is refused.
+pub fn batch_size_for(
+    asked: usize,
+    config: &PreprocessConfig,
+    notices: &mut Vec<String>,
+) -> Result<usize> {
+    let per_image = config
+        .tensor_len()
+        .saturating_mul(std::mem::size_of::<f32>());
+    let shape = format!("{}x{}", config.crop_height, config.crop_width);
+    if per_image > IMAGE_TENSOR_BYTES {
+        return Err(Error::invalid(format!(
+            "the model's input {shape} needs {:.1} GiB per image (float32); imagenetx refuses inputs over {} GiB per image",
+            per_image as f64 / f64::from(1u32 << 30),
+            IMAGE_TENSOR_BYTES >> 30
+        )));
+    }
+    let fits = (BATCH_BYTES / per_image.max(1)).max(1);
+    if asked > fits {
+        notices.push(format!(
+            "batch size {asked} -> {fits}: one {shape} image takes {:.1} MiB as float32, and a batch is kept under {} MiB",
+            per_image as f64 / f64::from(1u32 << 20),
+            BATCH_BYTES >> 20
+        ));
+        return Ok(fits);
+    }
+    Ok(asked)
+}
+
+/// A path as text for messages and the run record, escaped as file names are
+/// (`escape_file_name`: unchanged when it is UTF-8 without a backslash), so it can always be
+/// written and read back.
+pub fn path_text(path: &Path) -> String {
+    escape_file_name(path.as_os_str())
+}
+
+/// Images of one batch, preprocessed.
+struct Batch {
+    /// Their indices in the image list.
+    entries: Vec<usize>,
+    fingerprints: Vec<Option<Fingerprint>>,
+    data: Vec<f32>,
+    failed: Vec<(usize, SkippedFile)>,
+    /// Images decoded although over Pillow's warning size.
+    large: Vec<String>,
+}
+
+fn preprocess_batch(
+    chunk: &[usize],
+    images: &[ImageEntry],
+    config: &PreprocessConfig,
+    limits: ReadLimits,
+    tensor_len: usize,
+) -> Batch {
+    type Outcome = (
+        Vec<f32>,
+        Option<Fingerprint>,
+        std::result::Result<(), String>,
+        Vec<String>,
+    );
+    let outcomes: Vec<Outcome> = chunk
+        .par_iter()
+        .map_init(
+            || Preprocessor::with_limits(config.clone(), limits).map_err(|e| e.to_string()),
+            |preprocessor, &i| {
+                let entry = &images[i];
+                // The fingerprint is taken before reading, so a file changed while it is read
+                // is predicted again by the next resume.
+                let fingerprint = Fingerprint::read(entry.path()).ok();
+                let mut tensor = vec![0f32; tensor_len];
+                let (outcome, warnings) = match preprocessor {
+                    Ok(p) => {
+                        let outcome = p
+                            .preprocess_file(entry.path(), &mut tensor)
+                            .map_err(|e| e.to_string());
+                        let warnings = p.take_warnings().iter().map(ToString::to_string).collect();
+                        (outcome, warnings)
+                    }
+                    Err(e) => (Err(e.clone()), Vec::new()),
+                };
+                (tensor, fingerprint, outcome, warnings)
+            },
+        )
+        .collect();
+    let mut batch = Batch {
+        entries: Vec::with_capacity(chunk.len()),
+        fingerprints: Vec::with_capacity(chunk.len()),
+        data: Vec::with_capacity(chunk.len() * tensor_len),
+        failed: Vec::new(),
+        large: Vec::new(),
+    };
+    for (&i, (tensor, fingerprint, outcome, warnings)) in chunk.iter().zip(outcomes) {
+        batch.large.extend(warnings);
+        match outcome {
+            Ok(()) => {
+                batch.entries.push(i);
+                batch.fingerprints.push(fingerprint);
+                batch.data.extend_from_slice(&tensor);
+            }
+            Err(reason) => batch.failed.push((
+                i,
+                SkippedFile {
+                    file: path_text(images[i].path()),
+                    reason,
+                },
+            )),
+        }
+    }
+    batch
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(size: u32) -> PreprocessConfig {
+        PreprocessConfig {
+            crop_height: size,
+            crop_width: size,
+            ..PreprocessConfig::torchvision()
+        }
+    }
+
+    #[test]
+    fn batches_of_huge_fixed_inputs_are_made_smaller_or_refused() {
+        let mut notices = Vec::new();
+        assert_eq!(batch_size_for(32, &config(224), &mut notices).unwrap(), 32);
+        assert!(notices.is_empty());
+        // 4096 x 4096 x 3 float32 = 192 MiB per image: one fits under 256 MiB, two do not.
+        assert_eq!(batch_size_for(32, &config(4096), &mut notices).unwrap(), 1);
+        assert!(notices[0].starts_with("batch size 32 -> 1: one 4096x4096 image takes 192.0 MiB"));
+        // 2048 x 2048: 48 MiB per image, five per batch.
+        assert_eq!(batch_size_for(32, &config(2048), &mut notices).unwrap(), 5);
+        assert_eq!(batch_size_for(3, &config(2048), &mut notices).unwrap(), 3);
+        // 10000 x 10000 x 3 x 4 bytes = 1.1 GiB for one image: refused, saying why.
+        let err = batch_size_for(1, &config(10_000), &mut notices)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("10000x10000") && err.contains("1.1 GiB"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,640 @@
+//! Which preprocessing a model gets: defaults, then the model's own `imagenetx.preprocess`
+//! metadata, then the caller's overrides, each later layer winning, and for every field the
+//! layer it came from.
+//!
+//! This is the one place the rule lives: the `imagenetx` command and an embedding program
+//! both call [`resolve`], so they cannot disagree.
+//!
+//! ```
+//! use imagenetx::{PreprocessSpec, Layer};
+//! use imagenetx::imaging::{Interpolation, Resize};
+//!
+//! // A model with a dynamic 224x224 input, metadata asking for bicubic, the caller for 240.
+//! let metadata = PreprocessSpec::from_metadata(r#"{"interpolation": "bicubic"}"#)?;
+//! let caller = PreprocessSpec { crop: Some(240), ..PreprocessSpec::default() };
+//! let resolved = imagenetx::preprocess::resolve_layers(None, Some(&metadata), &caller, imagenetx::vocab::Layout::Nchw)?;
+//! assert_eq!(resolved.config.interpolation, Interpolation::Bicubic);
+//! assert_eq!(resolved.sources.interpolation.layer, Layer::ModelMetadata);
+//! assert_eq!((resolved.config.crop_height, resolved.sources.crop.layer), (240, Layer::Caller));
+//! assert_eq!(resolved.config.resize, Resize::ShorterSide { size: 256 });
+//! assert_eq!(resolved.sources.resize.layer, Layer::Default);
+//! # Ok::<(), imagenetx::Error>(())
+//! ```
+
+use imagenetx_imaging::{ChannelOrder, Interpolation, PixelScale, PreprocessConfig, Resize};
+use imagenetx_infer::ModelInfo;
+use imagenetx_vocab::Layout;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{Error, Result};
+
+/// The key of the preprocessing record in an ONNX model's `metadata_props` (a JSON object
+/// with the fields of [`PreprocessSpec`]; see `onnx_models/README.md`).
+pub const METADATA_KEY: &str = "imagenetx.preprocess";
+
+/// A layer of preprocessing settings: each field that is set overrides the layers below it.
+///
+/// The same type describes the model's metadata ([`PreprocessSpec::from_metadata`]) and a
+/// caller's overrides (the CLI's `--preset`, `--resize`, … flags). Fields are applied in the
+/// order they are listed: a preset first (it sets every field), then the rest.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PreprocessSpec {
+    /// A named preset: `torchvision`, `timm`, `inception` or `tflite`
+    /// ([`PreprocessConfig::preset`]), for the crop of this layer, else the model's fixed
+    /// input size, else 224.
+    pub preset: Option<String>,
+    /// Centre crop (the model's input size), square.
+    pub crop: Option<u32>,
+    /// timm-style: resize the shorter side to `floor(crop / crop_pct)`.
+    pub crop_pct: Option<f64>,
+    /// Resize the shorter side to this many pixels before the crop.
+    pub resize: Option<u32>,
+    /// Resampling filter of the resize (Pillow-exact).
+    pub interpolation: Option<Interpolation>,
+    /// Per-channel mean, RGB, in the units of `scale`.
+    pub mean: Option<[f32; 3]>,
+    /// Per-channel standard deviation, RGB.
+    pub std: Option<[f32; 3]>,
+    /// Pixel scale before normalisation.
+    pub scale: Option<PixelScale>,
+    /// Channel order of the model input.
+    pub channel_order: Option<ChannelOrder>,
+}
+
+impl PreprocessSpec {
+    /// Whether no field is set.
+    pub fn is_empty(&self) -> bool {
+        *self == PreprocessSpec::default()
+    }
+
+    /// Reads the JSON of a model's [`METADATA_KEY`] record. Accepted spellings, as in
+    /// `onnx_models/README.md`: `interpolation` `bilinear`/`bicubic` (any case), `scale`
+    /// `unit` (or `unit_interval`) / `raw255` (or `raw`), `channel_order` `RGB`/`BGR` (any
+    /// case); unknown keys are ignored. Errors name the key and the value found.
+    pub fn from_metadata(json: &str) -> Result<Self> {
+        let value: Value = serde_json::from_str(json)
+            .map_err(|e| Error::invalid(format!("model metadata {METADATA_KEY}: {e}")))?;
+        Self::from_metadata_value(&value)
+            .map_err(|e| Error::invalid(format!("model metadata {METADATA_KEY} = {value}: {e}")))
+    }
+
+    fn from_metadata_value(value: &Value) -> std::result::Result<Self, String> {
+        let Some(object) = value.as_object() else {
+            return Err("expected a JSON object".to_string());
+        };
+        let uint = |key: &str| -> std::result::Result<Option<u32>, String> {
+            object
+                .get(key)
+                .map(|v| {
+                    v.as_u64()
+                        .and_then(|n| u32::try_from(n).ok())
+                        .ok_or_else(|| format!("{key} must be a positive integer, got {v}"))
+                })
+                .transpose()
+        };
+        let triple = |key: &str| -> std::result::Result<Option<[f32; 3]>, String> {
+            object
+                .get(key)
+                .map(|v| {
+                    serde_json::from_value::<[f32; 3]>(v.clone())
+                        .map_err(|_| format!("{key} must be three numbers, got {v}"))
+                })
+                .transpose()
+        };
+        let text = |key: &str| -> std::result::Result<Option<String>, String> {
+            object
+                .get(key)
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| format!("{key} must be a string, got {v}"))
+                })
+                .transpose()
+        };
+        let crop_pct = object
+            .get("crop_pct")
+            .map(|v| {
+                v.as_f64()
+                    .filter(|p| *p > 0.0 && *p <= 1.0)
+                    .ok_or_else(|| format!("crop_pct must be a number in (0, 1], got {v}"))
+            })
+            .transpose()?;
+        Ok(PreprocessSpec {
+            preset: text("preset")?,
+            crop: uint("crop")?,
+            crop_pct,
+            resize: uint("resize")?,
+            interpolation: text("interpolation")?
+                .map(|name| match name.to_ascii_lowercase().as_str() {
+                    "bilinear" => Ok(Interpolation::Bilinear),
+                    "bicubic" => Ok(Interpolation::Bicubic),
+                    other => Err(format!(
+                        "interpolation {other:?} is not bilinear or bicubic"
+                    )),
+                })
+                .transpose()?,
+            mean: triple("mean")?,
+            std: triple("std")?,
+            scale: text("scale")?
+                .map(|scale| match scale.as_str() {
+                    "raw255" | "raw" => Ok(PixelScale::Raw),
+                    "unit" | "unit_interval" => Ok(PixelScale::UnitInterval),
+                    other => Err(format!("scale {other:?} is not unit or raw255")),
+                })
+                .transpose()?,
+            channel_order: text("channel_order")?
+                .map(|order| match order.to_ascii_uppercase().as_str() {
+                    "RGB" => Ok(ChannelOrder::Rgb),
+                    "BGR" => Ok(ChannelOrder::Bgr),
+                    other => Err(format!("channel_order {other:?} is not RGB or BGR")),
+                })
+                .transpose()?,
+        })
+    }
+
+    /// The caller's settings as the `imagenetx` flags that would set them, in the order they
+    /// are applied (`--preset timm`, `--crop 240`, …).
+    fn flags(&self) -> Vec<(Field, String)> {
+        let mut out = Vec::new();
+        if let Some(preset) = &self.preset {
+            out.push((Field::Preset, format!("--preset {preset}")));
+        }
+        if let Some(crop) = self.crop {
+            out.push((Field::Crop, format!("--crop {crop}")));
+        }
+        if let Some(pct) = self.crop_pct {
+            out.push((Field::CropPct, format!("--crop-pct {pct}")));
+        }
+        if let Some(resize) = self.resize {
+            out.push((Field::Resize, format!("--resize {resize}")));
+        }
+        if let Some(i) = self.interpolation {
+            out.push((
+                Field::Interpolation,
+                format!("--interpolation {i:?}").to_lowercase(),
+            ));
+        }
+        if let Some(mean) = self.mean {
+            out.push((Field::Mean, format!("--mean {mean:?}")));
+        }
+        if let Some(std) = self.std {
+            out.push((Field::Std, format!("--std {std:?}")));
+        }
+        if let Some(scale) = self.scale {
+            let name = match scale {
+                PixelScale::UnitInterval => "unit",
+                PixelScale::Raw => "raw255",
+            };
+            out.push((Field::Scale, format!("--scale {name}")));
+        }
+        if let Some(order) = self.channel_order {
+            out.push((
+                Field::ChannelOrder,
+                format!("--channel-order {order:?}").to_lowercase(),
+            ));
+        }
+        out
+    }
+}
+
+/// The layer a resolved setting came from, lowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layer {
+    /// torchvision's evaluation transform, fitted to a fixed input size.
+    Default,
+    /// The model's input tensor (its layout, its fixed size).
+    ModelInput,
+    /// The model's [`METADATA_KEY`] record.
+    ModelMetadata,
+    /// The caller's overrides (the command's flags).
+    Caller,
+}
+
+/// Where one resolved setting came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    /// The layer.
+    pub layer: Layer,
+    /// What in that layer set it (`torchvision`, `fixed input 240x240`, `preset timm`,
+    /// `--crop 240`, …).
+    pub detail: String,
+}
+
+impl Source {
+    fn new(layer: Layer, detail: impl Into<String>) -> Self {
+        Source {
+            layer,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let layer = match self.layer {
+            Layer::Default => "default",
+            Layer::ModelInput => "model input",
+            Layer::ModelMetadata => "model metadata",
+            Layer::Caller => "caller",
+        };
+        write!(f, "{layer}: {}", self.detail)
+    }
+}
+
+/// For each field of the resolved [`PreprocessConfig`], where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sources {
+    /// [`PreprocessConfig::resize`].
+    pub resize: Source,
+    /// [`PreprocessConfig::crop_height`] and `crop_width`.
+    pub crop: Source,
+    /// [`PreprocessConfig::interpolation`].
+    pub interpolation: Source,
+    /// [`PreprocessConfig::mean`].
+    pub mean: Source,
+    /// [`PreprocessConfig::std`].
+    pub std: Source,
+    /// [`PreprocessConfig::scale`].
+    pub scale: Source,
+    /// [`PreprocessConfig::channel_order`].
+    pub channel_order: Source,
+    /// [`PreprocessConfig::layout`].
+    pub layout: Source,
+}
+
+impl Sources {
+    fn all(source: Source) -> Self {
+        Sources {
+            resize: source.clone(),
+            crop: source.clone(),
+            interpolation: source.clone(),
+            mean: source.clone(),
+            std: source.clone(),
+            scale: source.clone(),
+            channel_order: source.clone(),
+            layout: source,
+        }
+    }
+
+    /// `(field name, source)` for each field, in the order of [`PreprocessConfig`].
+    pub fn fields(&self) -> [(&'static str, &Source); 8] {
+        [
+            ("resize", &self.resize),
+            ("crop", &self.crop),
+            ("interpolation", &self.interpolation),
+            ("mean", &self.mean),
+            ("std", &self.std),
+            ("scale", &self.scale),
+            ("channel_order", &self.channel_order),
+            ("layout", &self.layout),
+        ]
+    }
+}
+
+/// The preprocessing chosen for a model, with where each part came from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResolvedPreprocess {
+    /// The configuration, validated.
+    pub config: PreprocessConfig,
+    /// The layers that were applied, in order, in words (the run record's `decisions`).
+    pub decisions: Vec<String>,
+    /// Per field, the layer that set it.
+    pub sources: Sources,
+}
+
+/// The fields of a [`PreprocessSpec`], as they are applied.
+#[derive(Debug, Clone, Copy)]
+enum Field {
+    Preset,
+    Crop,
+    CropPct,
+    Resize,
+    Interpolation,
+    Mean,
+    Std,
+    Scale,
+    ChannelOrder,
+}
+
+/// Chooses the preprocessing for the model `info` describes: defaults (torchvision; for a
+/// fixed input size S, resize `floor(S / 0.875)` and crop S), then the model's
+/// [`METADATA_KEY`] record, then `overrides`. The layout is the model input's.
+pub fn resolve(info: &ModelInfo, overrides: &PreprocessSpec) -> Result<ResolvedPreprocess> {
+    let fixed = info.input.fixed_size().map(|(h, w)| (h as u32, w as u32));
+    let metadata = info
+        .preprocess_metadata
+        .as_ref()
+        .map(|value| {
+            PreprocessSpec::from_metadata_value(value).map_err(|e| {
+                Error::invalid(format!("model metadata {METADATA_KEY} = {value}: {e}"))
+            })
+        })
+        .transpose()?;
+    let metadata_text = info.preprocess_metadata.as_ref().map(Value::to_string);
+    resolve_inner(
+        fixed,
+        metadata.as_ref().zip(metadata_text.as_deref()),
+        overrides,
+        info.input.layout,
+    )
+}
+
+/// [`resolve`] from its inputs: the model's fixed input size (height, width) if any, its
+/// metadata record if any, the caller's overrides and the model input's layout.
+pub fn resolve_layers(
+    fixed: Option<(u32, u32)>,
+    metadata: Option<&PreprocessSpec>,
+    overrides: &PreprocessSpec,
+    layout: Layout,
+) -> Result<ResolvedPreprocess> {
+    let text = metadata.map(|m| serde_json::to_string(m).unwrap_or_default());
+    resolve_inner(fixed, metadata.zip(text.as_deref()), overrides, layout)
+}
+
+fn resolve_inner(
+    fixed: Option<(u32, u32)>,
+    metadata: Option<(&PreprocessSpec, &str)>,
+    overrides: &PreprocessSpec,
+    layout: Layout,
+) -> Result<ResolvedPreprocess> {
+    let mut decisions = Vec::new();
+    let (mut config, mut sources) = match fixed {
+        Some((h, w)) if h == w => {
+            decisions.push(format!(
+                "default: model input is fixed at {h}x{w}: resize shorter side to floor({h} / 0.875), centre crop {h}, bilinear, ImageNet mean/std"
+            ));
+            let mut sources = Sources::all(Source::new(Layer::Default, "torchvision"));
+            let fitted = Source::new(Layer::ModelInput, format!("fixed input {h}x{w}"));
+            (sources.resize, sources.crop) = (fitted.clone(), fitted);
+            (PreprocessConfig::for_input_size(h)?, sources)
+        }
+        Some((h, w)) => {
+            decisions.push(format!(
+                "default: torchvision with a {h}x{w} crop (fixed input)"
+            ));
+            let mut c = PreprocessConfig::torchvision();
+            (c.crop_height, c.crop_width) = (h, w);
+            let mut sources = Sources::all(Source::new(Layer::Default, "torchvision"));
+            sources.crop = Source::new(Layer::ModelInput, format!("fixed input {h}x{w}"));
+            (c, sources)
+        }
+        None => {
+            decisions.push(
+                "default: torchvision (resize 256, centre crop 224, bilinear, ImageNet mean/std)"
+                    .to_string(),
+            );
+            (
+                PreprocessConfig::torchvision(),
+                Sources::all(Source::new(Layer::Default, "torchvision")),
+            )
+        }
+    };
+    if let Some((spec, text)) = metadata {
+        apply(&mut config, &mut sources, spec, fixed, |field| {
+            Source::new(Layer::ModelMetadata, metadata_detail(spec, field))
+        })
+        .map_err(|e| e.context(format!("model metadata {METADATA_KEY} = {text}")))?;
+        decisions.push(format!("model metadata {METADATA_KEY}: {text}"));
+    }
+    let flags = overrides.flags();
+    apply(&mut config, &mut sources, overrides, fixed, |field| {
+        let text = flags
+            .iter()
+            .find(|(f, _)| std::mem::discriminant(f) == std::mem::discriminant(&field))
+            .map_or_else(String::new, |(_, t)| t.clone());
+        Source::new(Layer::Caller, text)
+    })?;
+    decisions.extend(flags.into_iter().map(|(_, text)| text));
+    config.layout = layout;
+    sources.layout = Source::new(Layer::ModelInput, format!("{layout} input"));
+    if let Some((h, w)) = fixed
+        && (config.crop_height, config.crop_width) != (h, w)
+    {
+        return Err(Error::invalid(format!(
+            "the crop is {}x{}, but the model's input is fixed at {h}x{w}",
+            config.crop_height, config.crop_width
+        )));
+    }
+    config.validate()?;
+    Ok(ResolvedPreprocess {
+        config,
+        decisions,
+        sources,
+    })
+}
+
+fn metadata_detail(spec: &PreprocessSpec, field: Field) -> String {
+    let scale = |s: PixelScale| match s {
+        PixelScale::UnitInterval => "unit",
+        PixelScale::Raw => "raw255",
+    };
+    match field {
+        Field::Preset => format!("preset {}", spec.preset.as_deref().unwrap_or_default()),
+        Field::Crop => format!("crop {}", spec.crop.unwrap_or_default()),
+        Field::CropPct => format!("crop_pct {}", spec.crop_pct.unwrap_or_default()),
+        Field::Resize => format!("resize {}", spec.resize.unwrap_or_default()),
+        Field::Interpolation => format!(
+            "interpolation {}",
+            spec.interpolation
+                .map_or(String::new(), |i| format!("{i:?}").to_lowercase())
+        ),
+        Field::Mean => format!("mean {:?}", spec.mean.unwrap_or_default()),
+        Field::Std => format!("std {:?}", spec.std.unwrap_or_default()),
+        Field::Scale => format!("scale {}", spec.scale.map_or("", scale)),
+        Field::ChannelOrder => format!(
+            "channel_order {}",
+            spec.channel_order
+                .map_or(String::new(), |o| format!("{o:?}").to_uppercase())
+        ),
+    }
+}
+
+/// Applies one layer: its preset first (every field), then crop, crop_pct, resize,
+/// interpolation, mean, std, scale, channel order.
+fn apply(
+    config: &mut PreprocessConfig,
+    sources: &mut Sources,
+    spec: &PreprocessSpec,
+    fixed: Option<(u32, u32)>,
+    source: impl Fn(Field) -> Source,
+) -> Result<()> {
+    if let Some(preset) = &spec.preset {
+        let layout = config.layout;
+        *config = PreprocessConfig::preset(preset, spec.crop.or(fixed.map(|f| f.0)))?;
+        config.layout = layout;
+        let layout_source = sources.layout.clone();
+        *sources = Sources::all(source(Field::Preset));
+        sources.layout = layout_source;
+    }
+    if let Some(crop) = spec.crop {
+        (config.crop_height, config.crop_width) = (crop, crop);
+        sources.crop = source(Field::Crop);
+    }
+    if let Some(pct) = spec.crop_pct {
+        let mut timm = PreprocessConfig::timm(config.crop_height, pct, config.interpolation)?;
+        (
+            timm.mean,
+            timm.std,
+            timm.scale,
+            timm.channel_order,
+            timm.layout,
+        ) = (
+            config.mean,
+            config.std,
+            config.scale,
+            config.channel_order,
+            config.layout,
+        );
+        timm.crop_width = config.crop_width;
+        *config = timm;
+        sources.resize = source(Field::CropPct);
+    }
+    if let Some(resize) = spec.resize {
+        config.resize = Resize::ShorterSide { size: resize };
+        sources.resize = source(Field::Resize);
+    }
+    if let Some(interpolation) = spec.interpolation {
+        config.interpolation = interpolation;
+        sources.interpolation = source(Field::Interpolation);
+    }
+    if let Some(mean) = spec.mean {
+        config.mean = mean;
+        sources.mean = source(Field::Mean);
+    }
+    if let Some(std) = spec.std {
+        config.std = std;
+        sources.std = source(Field::Std);
+    }
+    if let Some(scale) = spec.scale {
+        config.scale = scale;
+        sources.scale = source(Field::Scale);
+    }
+    if let Some(order) = spec.channel_order {
+        config.channel_order = order;
+        sources.channel_order = source(Field::ChannelOrder);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(
+        fixed: Option<(u32, u32)>,
+        metadata: Option<&str>,
+        overrides: &PreprocessSpec,
+    ) -> Result<ResolvedPreprocess> {
+        let spec = metadata.map(PreprocessSpec::from_metadata).transpose()?;
+        resolve_layers(fixed, spec.as_ref(), overrides, Layout::Nchw)
+    }
+
+    #[test]
+    fn defaults_follow_a_fixed_input_size() {
+        let r = resolve(Some((240, 240)), None, &PreprocessSpec::default()).unwrap();
+        assert_eq!(r.config.resize, Resize::ShorterSide { size: 274 });
+        assert_eq!(r.config.crop_height, 240);
+        assert_eq!(r.sources.crop.layer, Layer::ModelInput);
+        assert_eq!(r.sources.mean.layer, Layer::Default);
+        let r = resolve(None, None, &PreprocessSpec::default()).unwrap();
+        assert_eq!(r.config, PreprocessConfig::torchvision());
+    }
+
+    #[test]
+    fn metadata_then_caller_each_win_and_are_recorded() {
+        let caller = PreprocessSpec {
+            mean: Some([0.5; 3]),
+            interpolation: Some(Interpolation::Bilinear),
+            ..PreprocessSpec::default()
+        };
+        let r = resolve(
+            None,
+            Some(r#"{"preset": "timm", "crop": 240, "std": [0.5, 0.5, 0.5]}"#),
+            &caller,
+        )
+        .unwrap();
+        // timm at 240: floor(240 / 0.875) = 274, bicubic; the caller's bilinear wins.
+        assert_eq!(r.config.resize, Resize::ShorterSide { size: 274 });
+        assert_eq!(r.config.interpolation, Interpolation::Bilinear);
+        assert_eq!(r.config.mean, [0.5; 3]);
+        assert_eq!(r.config.std, [0.5; 3]);
+        assert_eq!(r.sources.resize.detail, "preset timm");
+        assert_eq!(
+            r.sources.std,
+            Source::new(Layer::ModelMetadata, "std [0.5, 0.5, 0.5]")
+        );
+        assert_eq!(
+            r.sources.mean,
+            Source::new(Layer::Caller, "--mean [0.5, 0.5, 0.5]")
+        );
+        assert_eq!(
+            r.sources.interpolation,
+            Source::new(Layer::Caller, "--interpolation bilinear")
+        );
+        assert_eq!(r.decisions.len(), 4, "{:?}", r.decisions);
+    }
+
+    #[test]
+    fn crop_pct_and_layout() {
+        let caller = PreprocessSpec {
+            crop_pct: Some(0.95),
+            ..PreprocessSpec::default()
+        };
+        let spec = PreprocessSpec::from_metadata(r#"{"preset": "tflite"}"#).unwrap();
+        let r = resolve_layers(Some((224, 224)), Some(&spec), &caller, Layout::Nchw).unwrap();
+        // floor(224 / 0.95) = 235; the layout is the model input's, not the preset's NHWC.
+        assert_eq!(r.config.resize, Resize::ShorterSide { size: 235 });
+        assert_eq!(r.config.layout, Layout::Nchw);
+        assert_eq!(r.config.mean, [127.0; 3]);
+        assert_eq!(r.sources.layout.layer, Layer::ModelInput);
+    }
+
+    #[test]
+    fn bad_metadata_names_the_key_and_the_value() {
+        for (json, expect) in [
+            (r#"{"crop": -3}"#, "crop must be a positive integer, got -3"),
+            (r#"{"mean": [1, 2]}"#, "mean must be three numbers"),
+            (
+                r#"{"scale": "percent"}"#,
+                "scale \"percent\" is not unit or raw255",
+            ),
+            (r#"[1]"#, "expected a JSON object"),
+            (
+                r#"{"crop_pct": 1.5}"#,
+                "crop_pct must be a number in (0, 1]",
+            ),
+            ("{", "model metadata imagenetx.preprocess: EOF"),
+        ] {
+            let err = PreprocessSpec::from_metadata(json).unwrap_err().to_string();
+            assert!(err.contains(expect), "{json}: {err}");
+            assert!(err.contains(METADATA_KEY), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_crop_that_does_not_fit_a_fixed_input_is_refused() {
+        let caller = PreprocessSpec {
+            crop: Some(256),
+            ..PreprocessSpec::default()
+        };
+        let err = resolve(Some((224, 224)), None, &caller)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "the crop is 256x256, but the model's input is fixed at 224x224"
+        );
+    }
+
+    #[test]
+    fn unknown_presets_are_named() {
+        let caller = PreprocessSpec {
+            preset: Some("vgg".into()),
+            ..PreprocessSpec::default()
+        };
+        let err = resolve(None, None, &caller).unwrap_err().to_string();
+        assert!(err.contains("vgg"), "{err}");
+    }
+}
