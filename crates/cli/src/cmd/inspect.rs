@@ -3,13 +3,15 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use imagenetx::{Evaluator, EvaluatorConfig, ResolvedPreprocess, RuntimeChoice};
+use imagenetx_imaging::{PixelScale, Resize};
 use imagenetx_infer::{
-    Classifier, ClassifierConfig, ExecutionProvider, ModelFile, ModelInfo, ProviderReport, Runtime,
-    RuntimeReport, format_shape,
+    ExecutionProvider, ModelFile, ModelInfo, ProviderReport, RuntimeReport, format_shape,
 };
 use serde::Serialize;
 
 use crate::Outcome;
+use crate::preprocess::PreprocessArgs;
 
 /// Arguments of `imagenetx inspect`.
 #[derive(Debug, clap::Args)]
@@ -33,6 +35,10 @@ pub struct Args {
     /// Intra-op threads for the probe run (0: ONNX Runtime's default).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
+    /// The preprocessing `evaluate` would use with these flags is shown, field by field,
+    /// with where each value came from.
+    #[command(flatten)]
+    pub preprocess: PreprocessArgs,
 }
 
 fn parse_ep(s: &str) -> Result<ExecutionProvider, String> {
@@ -47,22 +53,28 @@ struct Inspection<'a> {
     runtime: RuntimeReport,
     provider: &'a ProviderReport,
     info: &'a ModelInfo,
+    preprocessing: &'a ResolvedPreprocess,
 }
 
 /// Runs `imagenetx inspect`.
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
-    let config = ClassifierConfig::new(&args.model)
-        .with_provider(args.ep)
-        .with_intra_threads(args.threads)
-        .with_output(args.output.clone());
-    config.validate()?;
-    let runtime = Runtime::discover(args.ort_lib.as_deref(), args.ep.wants_gpu())?;
-    let classifier = Classifier::new(runtime, &config)?;
+    let evaluator = Evaluator::new(EvaluatorConfig {
+        runtime: RuntimeChoice {
+            library: args.ort_lib.clone(),
+            python_package: true,
+        },
+        provider: args.ep,
+        intra_threads: args.threads,
+        output: args.output.clone(),
+        preprocess: args.preprocess.spec(),
+        ..EvaluatorConfig::new(&args.model)
+    })?;
     let inspection = Inspection {
-        model: ModelFile::hash(&args.model)?,
-        runtime: runtime.report(),
-        provider: classifier.provider(),
-        info: classifier.info(),
+        model: evaluator.model_file().clone(),
+        runtime: evaluator.runtime().report(),
+        provider: evaluator.provider(),
+        info: evaluator.info(),
+        preprocessing: evaluator.preprocessing(),
     };
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -115,6 +127,29 @@ fn write_text(out: &mut impl Write, i: &Inspection<'_>) -> std::io::Result<()> {
     match &info.preprocess_metadata {
         Some(value) => writeln!(out, "preprocessing  model metadata {value}")?,
         None => writeln!(out, "preprocessing  defaults (no model metadata)")?,
+    }
+    let p = i.preprocessing;
+    let c = &p.config;
+    let values = [
+        match c.resize {
+            Resize::ShorterSide { size } => format!("shorter side to {size}"),
+            Resize::Exact { width, height } => format!("exactly {width}x{height}"),
+            Resize::None => "none".to_string(),
+        },
+        format!("{}x{}", c.crop_height, c.crop_width),
+        format!("{:?}", c.interpolation).to_lowercase(),
+        format!("{:?}", c.mean),
+        format!("{:?}", c.std),
+        match c.scale {
+            PixelScale::UnitInterval => "unit (p / 255)".to_string(),
+            PixelScale::Raw => "raw255 (p)".to_string(),
+        },
+        format!("{:?}", c.channel_order).to_uppercase(),
+        c.layout.to_string(),
+    ];
+    writeln!(out, "resolved (defaults, then model metadata, then flags):")?;
+    for ((field, source), value) in p.sources.fields().into_iter().zip(values) {
+        writeln!(out, "  {field:<14} {value:<28} {source}")?;
     }
     writeln!(out, "decisions")?;
     for decision in &info.decisions {
