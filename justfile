@@ -55,6 +55,8 @@ check: build-tools
 # Everything CI runs: checks, fixture models, all tests, the paper's predictions.
 test: setup venv model-lite0 check check-fixture-models && test-paper
     scripts/ensure_chromium.sh
+    # The examples (workspace members) are built first: the tests run them against the CLI.
+    cargo build --locked --release -p embed_evaluate -p embed_analyze
     IMAGENETX_VENV="{{venv}}" cargo test --workspace --locked --release
 
 # The main job on bundled inputs: EfficientNet-Lite0 on the fixture photos, predictions and factors.

@@ -14,7 +14,7 @@ use imagenetx_dataset::{ImageEntry, escape_file_name};
 use imagenetx_imaging::{PreprocessConfig, Preprocessor, ReadLimits};
 use imagenetx_infer::{
     Classifier, ClassifierConfig, ExecutionProvider, Fingerprint, ModelFile, ModelInfo,
-    Prediction as TopK, ProviderReport, Runtime, SkippedFile,
+    Prediction as TopK, PredictionRow, ProviderReport, Runtime, SkippedFile,
 };
 use rayon::prelude::*;
 
@@ -351,10 +351,21 @@ impl Evaluator {
         self.run(&images.images, &todo, &mut sink)?;
         let truth = crate::Truth::load(annotations, &images.images)?;
         let model = model_name(&self.config.model);
-        let mut predictions = sink.predictions;
+        let predictions = sink.predictions;
         let scores = truth.score(&model, &images.images, |i| {
-            Ok(predictions.get_mut(i).and_then(Option::take))
+            Ok(predictions.get(i).cloned().flatten())
         })?;
+        let mut rows: Vec<PredictionRow> = predictions
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| {
+                Some(PredictionRow::new(
+                    images.images[i].file_name(),
+                    p.as_ref()?,
+                ))
+            })
+            .collect();
+        rows.sort_by(|a, b| a.file_name.cmp(&b.file_name));
         let mut skipped: Vec<SkippedFile> = images
             .skipped
             .iter()
@@ -367,6 +378,7 @@ impl Evaluator {
         skipped.sort_by(|a, b| a.file.cmp(&b.file));
         Ok(crate::Evaluation {
             model,
+            rows,
             scores,
             skipped,
         })

@@ -7,7 +7,7 @@ use imagenetx_dataset::annotations::val_index;
 use imagenetx_dataset::labels::ClassNames;
 use imagenetx_dataset::{AnnotatedSet, ImageEntry, align_predictions};
 use imagenetx_factors::{AnalysisOptions, ModelAnalysis, analyze};
-use imagenetx_infer::{Prediction as TopK, SkippedFile};
+use imagenetx_infer::{HEADER, Prediction as TopK, PredictionRow, SkippedFile, StoredRow};
 use imagenetx_vocab::Prediction;
 
 use crate::{AnnotationOptions, Result};
@@ -216,6 +216,9 @@ pub struct Scores {
 pub struct Evaluation {
     /// The model's name (its file stem).
     pub model: String,
+    /// The predictions, one row per predicted image, sorted by file name (the rows of the
+    /// predictions CSV).
+    pub rows: Vec<PredictionRow>,
     /// Accuracy and factor analysis.
     pub scores: Scores,
     /// Images that were not predicted, with the reason, sorted by path.
@@ -226,5 +229,22 @@ impl Evaluation {
     /// The factor analysis, when some evaluated images are annotated.
     pub fn analysis(&self) -> Option<&ModelAnalysis> {
         self.scores.analysis.as_ref()
+    }
+
+    /// Writes the predictions CSV (the columns and rows `imagenetx evaluate` writes),
+    /// atomically.
+    pub fn write_predictions(&self, path: &std::path::Path) -> Result<()> {
+        imagenetx_infer::write_atomic(path, |out| {
+            let mut csv = csv::Writer::from_writer(out);
+            csv.write_record(HEADER)?;
+            for row in &self.rows {
+                let stored = StoredRow::new(row, None).ok_or_else(|| {
+                    std::io::Error::other(format!("{}: no class to write", row.file_name))
+                })?;
+                csv.write_record(stored.csv_fields())?;
+            }
+            csv.flush()
+        })?;
+        Ok(())
     }
 }

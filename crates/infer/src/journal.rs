@@ -286,7 +286,8 @@ impl StoredRow {
         }
     }
 
-    fn csv_fields(&self) -> [String; 5] {
+    /// The five fields of its predictions-CSV row (see [`HEADER`]).
+    pub fn csv_fields(&self) -> [String; 5] {
         let n = usize::from(self.len);
         let mut classes = String::new();
         let mut probabilities = String::new();
