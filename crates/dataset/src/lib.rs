@@ -26,6 +26,7 @@ mod error;
 pub mod images;
 pub mod labels;
 pub mod predictions;
+mod record;
 
 pub use annotations::{
     AnnotatedSet, AnnotationDir, AnnotationRecord, LoadOptions, Partition, Selection,
