@@ -37,6 +37,7 @@ pub use images::{
     ImageEntry, ImageList, SkippedEntry, discover_images, escape_file_name, unescape_file_name,
 };
 pub use predictions::{
-    AlignedPredictions, ParsedPredictions, PredictionFile, collect_prediction_files,
-    parse_predictions, read_predictions,
+    AlignedPredictions, HEADER, ParsedPredictions, PredictionFile, PredictionRow,
+    PredictionWriter, TOP_K, collect_prediction_files, format_row, parse_predictions,
+    read_prediction_rows, read_predictions,
 };
