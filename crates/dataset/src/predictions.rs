@@ -22,9 +22,7 @@ use crate::{Error, Result};
 
 pub mod rows;
 
-pub use rows::{
-    HEADER, PredictionRow, PredictionWriter, TOP_K, format_row, read_prediction_rows,
-};
+pub use rows::{HEADER, PredictionRow, PredictionWriter, TOP_K, format_row, read_prediction_rows};
 
 /// A predictions file and the model name it stands for (its file stem).
 #[derive(Debug, Clone, PartialEq, Eq)]

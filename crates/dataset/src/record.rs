@@ -18,4 +18,3 @@ pub struct AnnotationRecord {
     /// The annotator's one-word summary, when given.
     pub one_word: Option<String>,
 }
-

@@ -75,7 +75,11 @@ impl PredictionRow {
 /// probability, then all classes and all probabilities space-separated. Classes are written
 /// as integers, probabilities with `{}` (shortest round-trip decimal). A row without classes
 /// gets empty class and probability fields (which no reader accepts).
-pub fn format_row<C: Display>(file_name: &str, classes: &[C], probabilities: &[f64]) -> [String; 5] {
+pub fn format_row<C: Display>(
+    file_name: &str,
+    classes: &[C],
+    probabilities: &[f64],
+) -> [String; 5] {
     let mut all_classes = String::new();
     let mut all_probabilities = String::new();
     for (i, class) in classes.iter().enumerate() {
@@ -175,8 +179,13 @@ pub fn read_prediction_rows(path: &Path) -> Result<Vec<PredictionRow>> {
         .headers()
         .map_err(|err| csv_error(1, err.to_string()))?
         .clone();
-    let [file_col, class_col, prob_col, top_classes, top_probabilities] =
-        header_columns(headers.as_byte_record());
+    let [
+        file_col,
+        class_col,
+        prob_col,
+        top_classes,
+        top_probabilities,
+    ] = header_columns(headers.as_byte_record());
     let (Some(file_col), Some(class_col), Some(prob_col)) = (file_col, class_col, prob_col) else {
         return Err(csv_error(
             1,
@@ -332,11 +341,17 @@ mod tests {
             ("x,4,0.5,2 4,0.5 0.25", "starting with predicted_class 4"),
             ("x,4,0.5,4 2,0.5", "as many probabilities"),
             ("x,4,0.5,4 1 2 3 5 6,0.5 0 0 0 0 0", "up to 5 classes"),
-            ("x,4,0.5,4 q,0.5 0.1", "top5_classes: expected class indices, got \"4 q\""),
+            (
+                "x,4,0.5,4 q,0.5 0.1",
+                "top5_classes: expected class indices, got \"4 q\"",
+            ),
         ] {
             std::fs::write(&path, format!("{header}\n{row}\n")).expect("write");
             let err = read_prediction_rows(&path).expect_err(row).to_string();
-            assert!(err.contains("p.csv:2: ") && err.contains(want), "{row}: {err}");
+            assert!(
+                err.contains("p.csv:2: ") && err.contains(want),
+                "{row}: {err}"
+            );
         }
     }
 
@@ -348,8 +363,14 @@ mod tests {
         );
         assert_eq!(
             PredictionRow::new("y", vec![3, 1], vec![0.1 + 0.2, 1e-20]).fields(),
-            ["y", "3", "0.30000000000000004", "3 1", "0.30000000000000004 0.00000000000000000001"]
-                .map(String::from)
+            [
+                "y",
+                "3",
+                "0.30000000000000004",
+                "3 1",
+                "0.30000000000000004 0.00000000000000000001"
+            ]
+            .map(String::from)
         );
     }
 }
