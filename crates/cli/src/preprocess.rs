@@ -8,6 +8,22 @@ use imagenetx_imaging::{
 use imagenetx_infer::{Layout as ModelLayout, ModelInfo};
 use serde_json::Value;
 
+/// The model's `imagenetx.preprocess` metadata entry, parsed as JSON (`None`: the model has
+/// none).
+pub fn preprocess_metadata(info: &ModelInfo) -> anyhow::Result<Option<Value>> {
+    info.metadata
+        .custom(METADATA_KEY)
+        .map(|raw| {
+            serde_json::from_str(raw).with_context(|| {
+                format!(
+                    "metadata entry `{METADATA_KEY}` of {} is not valid JSON",
+                    info.path.display()
+                )
+            })
+        })
+        .transpose()
+}
+
 /// Preprocessing flags (each overrides the model's metadata and the defaults).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct PreprocessArgs {
@@ -118,7 +134,7 @@ pub fn resolve(args: &PreprocessArgs, info: &ModelInfo) -> anyhow::Result<Resolv
             PreprocessConfig::torchvision()
         }
     };
-    if let Some(meta) = &info.preprocess_metadata {
+    if let Some(meta) = &preprocess_metadata(info)? {
         apply_metadata(&mut config, meta, fixed)
             .with_context(|| format!("model metadata {METADATA_KEY} = {meta}"))?;
         decisions.push(format!("model metadata {METADATA_KEY}: {meta}"));

@@ -20,9 +20,8 @@ use imagenetx_factors::{AnalysisOptions, Prediction, analyze};
 use imagenetx_imaging::{Layout, PreprocessConfig, Preprocessor, ReadLimits};
 use imagenetx_infer::{
     CheckpointPolicy, Classifier, ClassifierConfig, ExecutionProvider, Fingerprint, ImageKeys,
-    JournalIdentity, ModelFile, OutputLock, PredictionRow, PredictionsWriter, PriorSource,
-    ResumeSummary, Rows, RunCounts, RunFiles, RunRecord, RunState, Runtime, SkippedFile,
-    sha256_hex,
+    JournalIdentity, ModelFile, OutputLock, PredictionsWriter, PriorSource, ResumeSummary, Rows,
+    RunCounts, RunFiles, RunRecord, RunState, Runtime, RuntimeSearch, SkippedFile, sha256_hex,
 };
 use imagenetx_report::analysis as tables;
 use imagenetx_report::{Cell, Table};
@@ -160,7 +159,12 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     check_outputs_writable(&args)?;
     let list = discover_images(&args.images, args.limit)?;
 
-    let runtime = Runtime::discover(args.ort_lib.as_deref(), args.ep.wants_gpu())?;
+    let runtime = Runtime::find(
+        &RuntimeSearch::default()
+            .with_library(args.ort_lib.clone())
+            .with_prefer_gpu(args.ep.wants_gpu())
+            .with_python_package(true),
+    )?;
     let config = ClassifierConfig::new(&args.model)
         .with_provider(args.ep)
         .with_intra_threads(args.intra_threads)
@@ -327,7 +331,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                     let entry = &list.images[i];
                     match result {
                         Ok(prediction) => {
-                            let row = PredictionRow::new(entry.file_name(), &prediction);
+                            let row = prediction.into_row(entry.file_name());
                             predicted += 1;
                             if writer.push(i, &row, *fingerprint)? {
                                 record.counts.predicted = predicted;

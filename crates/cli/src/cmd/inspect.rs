@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use imagenetx_infer::{
     Classifier, ClassifierConfig, ExecutionProvider, ModelFile, ModelInfo, ProviderReport, Runtime,
-    RuntimeReport, format_shape,
+    RuntimeReport, RuntimeSearch, format_shape,
 };
 use serde::Serialize;
 
@@ -46,7 +46,15 @@ struct Inspection<'a> {
     model: ModelFile,
     runtime: RuntimeReport,
     provider: &'a ProviderReport,
+    info: InfoJson<'a>,
+}
+
+/// The model info, with its `imagenetx.preprocess` metadata parsed.
+#[derive(Debug, Serialize)]
+struct InfoJson<'a> {
+    #[serde(flatten)]
     info: &'a ModelInfo,
+    preprocess_metadata: Option<serde_json::Value>,
 }
 
 /// Runs `imagenetx inspect`.
@@ -56,13 +64,21 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         .with_intra_threads(args.threads)
         .with_output(args.output.clone());
     config.validate()?;
-    let runtime = Runtime::discover(args.ort_lib.as_deref(), args.ep.wants_gpu())?;
+    let runtime = Runtime::find(
+        &RuntimeSearch::default()
+            .with_library(args.ort_lib.clone())
+            .with_prefer_gpu(args.ep.wants_gpu())
+            .with_python_package(true),
+    )?;
     let classifier = Classifier::new(runtime, &config)?;
     let inspection = Inspection {
         model: ModelFile::hash(&args.model)?,
         runtime: runtime.report(),
         provider: classifier.provider(),
-        info: classifier.info(),
+        info: InfoJson {
+            info: classifier.info(),
+            preprocess_metadata: crate::preprocess::preprocess_metadata(classifier.info())?,
+        },
     };
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -76,7 +92,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
 }
 
 fn write_text(out: &mut impl Write, i: &Inspection<'_>) -> std::io::Result<()> {
-    let info = i.info;
+    let info = i.info.info;
     writeln!(out, "model          {}", i.model.path.display())?;
     writeln!(out, "sha256         {}", i.model.sha256)?;
     writeln!(
@@ -112,7 +128,7 @@ fn write_text(out: &mut impl Write, i: &Inspection<'_>) -> std::io::Result<()> {
     for other in &info.other_outputs {
         writeln!(out, "other output   {other}")?;
     }
-    match &info.preprocess_metadata {
+    match &i.info.preprocess_metadata {
         Some(value) => writeln!(out, "preprocessing  model metadata {value}")?,
         None => writeln!(out, "preprocessing  defaults (no model metadata)")?,
     }
