@@ -5,8 +5,9 @@
 //! the cache).
 //!
 //! Hashed: the parser (`src/annotations.rs`), the class list it checks against
-//! (`src/labels.rs`), its errors, the cache's own encoding (`src/cache.rs`), the factor
-//! vocabulary whose bit order the cache stores (`imagenetx-factors`' `src/vocab.rs`), and the
+//! (`src/labels.rs`), its errors, the cache's own encoding (`src/cache.rs`), the record it
+//! stores (`src/record.rs`), the factor vocabulary whose bit order the cache stores
+//! (`imagenetx-vocab`'s `src/factor.rs`), and the
 //! workspace's `Cargo.lock` (the versions of serde_json and postcard it parses and encodes
 //! with). FNV-1a 64 over (path, length, bytes) of each: a cache key, not a security check.
 
@@ -17,7 +18,8 @@ const PARSER_SOURCES: &[&str] = &[
     "src/labels.rs",
     "src/error.rs",
     "src/cache.rs",
-    "../factors/src/vocab.rs",
+    "src/record.rs",
+    "../vocab/src/factor.rs",
     "../../Cargo.lock",
 ];
 

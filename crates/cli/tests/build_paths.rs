@@ -11,9 +11,25 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
+/// Every crate folder of the workspace (`crates/*` holding a `Cargo.toml`), relative to `root`.
+fn crate_dirs(root: &Path) -> Vec<String> {
+    let mut dirs: Vec<String> = std::fs::read_dir(root.join("crates"))
+        .expect("read the crates folder")
+        .map(|entry| entry.expect("crates entry").path())
+        .filter(|path| path.join("Cargo.toml").is_file())
+        .map(|path| {
+            let name = path.file_name().expect("crate folder name");
+            format!("crates/{}", name.to_string_lossy())
+        })
+        .collect();
+    dirs.sort();
+    dirs
+}
+
 /// The run-time search paths (annotations, ONNX Runtime) are found at run time: from the
-/// environment, the user's cache folder or the executable's location. None of the checkout's
-/// absolute folders may be compiled in as a string, as `env!("CARGO_MANIFEST_DIR")` did.
+/// environment or the user's cache folder. None of the checkout's absolute folders may be
+/// compiled in as a string, as `env!("CARGO_MANIFEST_DIR")` did: not the checkout, not its
+/// `.cache`, not any crate's manifest folder.
 ///
 /// Only these search-path strings are checked: debug line tables and panic locations name
 /// source files too (relative to the workspace, or absolute under the compile directory), and
@@ -23,20 +39,31 @@ fn no_search_path_of_the_build_machine_is_compiled_in() {
     let binary = imagenetx();
     let bytes = std::fs::read(&binary).expect("read the imagenetx binary");
     let root = workspace_root();
+    let crates = crate_dirs(&root);
+    // Every library the binary is made of, and the binary's own crate.
+    for expected in [
+        "crates/cli",
+        "crates/dataset",
+        "crates/infer",
+        "crates/imaging",
+    ] {
+        assert!(
+            crates.iter().any(|c| c == expected),
+            "{expected} not found among {crates:?}"
+        );
+    }
     let mut roots = vec![root.clone()];
     // The path as cargo spelled it (it may differ from the canonical one by symlinks).
     let manifest_root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     roots.push(manifest_root);
     for root in roots {
         let root = root.to_string_lossy().into_owned();
-        for suffix in [
-            "/.cache",
-            "/crates/dataset\0",
-            "/crates/dataset/../../.cache",
-            "/crates/infer\0",
-            "/crates/infer/../../.cache",
-            "/crates/cli\0",
-        ] {
+        let mut suffixes = vec!["/.cache".to_owned()];
+        for crate_dir in &crates {
+            suffixes.push(format!("/{crate_dir}\0"));
+            suffixes.push(format!("/{crate_dir}/../../.cache"));
+        }
+        for suffix in suffixes {
             let needle = format!("{root}{suffix}");
             assert!(
                 !contains(&bytes, needle.as_bytes()),
@@ -47,7 +74,7 @@ fn no_search_path_of_the_build_machine_is_compiled_in() {
         // Rust string literals are not NUL-terminated: a manifest folder compiled in is
         // followed directly by the next literal, so look for the bare folder and check what
         // follows each hit.
-        for crate_dir in ["crates/dataset", "crates/infer", "crates/cli"] {
+        for crate_dir in &crates {
             let needle = format!("{root}/{crate_dir}");
             let mut start = 0;
             while let Some(at) = bytes[start..]

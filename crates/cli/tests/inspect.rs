@@ -144,11 +144,24 @@ fn every_good_fixture_is_explained() {
             Some(64),
             "{model}"
         );
+        // The model's own record, typed, beside the preprocessing resolved from it.
         assert_eq!(
-            info["preprocess_metadata"].is_object(),
+            json["preprocessing"]["metadata"].is_object(),
             model == "input160.onnx",
             "{model}"
         );
+        assert_eq!(
+            info["metadata"]["custom"]["imagenetx.preprocess"].is_string(),
+            model == "input160.onnx",
+            "{model}"
+        );
+        let crop = &json["preprocessing"]["sources"]["crop"];
+        let layer = if model == "input160.onnx" {
+            "model_metadata"
+        } else {
+            "model_input"
+        };
+        assert_eq!(crop["layer"], layer, "{model}: {crop}");
     }
 }
 

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache::{CacheStatus, ParseCache};
 use crate::labels;
+pub use crate::record::AnnotationRecord;
 use crate::{Error, Result};
 
 /// The files `just setup` fetches, with the folder name used in caches.
@@ -66,21 +67,6 @@ impl Selection {
             Selection::Multi => "multi",
         }
     }
-}
-
-/// One line of an `imagenet_x_*_factor.jsonl` file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AnnotationRecord {
-    /// Base file name of the image (`ILSVRC2012_val_00004487.JPEG`).
-    pub file_name: String,
-    /// The ImageNet-1k class index.
-    pub class: u16,
-    /// The factors marked.
-    pub factors: FactorSet,
-    /// The annotator's free-text justification, when given.
-    pub justification: Option<String>,
-    /// The annotator's one-word summary, when given.
-    pub one_word: Option<String>,
 }
 
 #[derive(Deserialize)]

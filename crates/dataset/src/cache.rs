@@ -20,7 +20,7 @@ use imagenetx_vocab::FactorSet;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_128;
 
-use crate::annotations::AnnotationRecord;
+use crate::record::AnnotationRecord;
 
 /// First bytes of a cache file.
 const MAGIC: &[u8; 8] = b"IMXPARSE";

@@ -2,18 +2,33 @@
 //!
 //! Reads the files of the ImageNet-X release (as the PyPI wheel `imagenet-x` 0.0.7 ships them
 //! in `imagenet_x/annotations/`) into typed records, with errors that name the file and line
-//! at fault, and aligns prediction files in the paper toolkit's CSV format with the annotated
-//! images, ready for the analysis crate `imagenetx-factors`.
+//! at fault; finds the images of a folder ([`discover_images`]); and owns the predictions CSV:
+//! its one writer ([`PredictionWriter`]), the reader of whole top-5 rows
+//! ([`read_prediction_rows`]) and the reader that aligns the paper toolkit's top-1 columns
+//! with the annotated images for the analysis ([`read_predictions`]).
+//!
+//! ```
+//! use imagenetx_dataset::{PredictionRow, PredictionWriter, read_prediction_rows};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("model.csv");
+//! let mut writer = PredictionWriter::new(std::fs::File::create(&path)?)?;
+//! writer.write(&PredictionRow::new("ILSVRC2012_val_00000001.JPEG", vec![65, 62], vec![0.8, 0.1]))?;
+//! writer.finish()?;
+//! let rows = read_prediction_rows(&path)?;
+//! assert_eq!(rows[0].classes, [65, 62]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! With the annotations (`just setup` fetches them):
 //!
 //! ```no_run
 //! use imagenetx_dataset::{AnnotationDir, LoadOptions, read_predictions};
-//! use imagenetx_vocab::{analyze, AnalysisOptions, Factor};
 //!
-//! let dir = AnnotationDir::discover(None)?; // --annotations, $IMAGENETX_ANNOTATIONS, caches
+//! let dir = AnnotationDir::discover(None)?; // an explicit folder, $IMAGENETX_ANNOTATIONS, caches
 //! let set = dir.load_set(LoadOptions::default())?; // val, top factor, prototypes removed
-//! let preds = read_predictions("ResNet50.csv".as_ref(), &set, false)?;
-//! let result = analyze(&set.annotations, "ResNet50", &preds.predictions, AnalysisOptions::default())?;
-//! println!("pose error ratio: {:?}", result.error_ratio(Factor::Pose));
+//! let aligned = read_predictions("ResNet50.csv".as_ref(), &set, false)?;
+//! println!("{} of {} annotated images lack a prediction", aligned.missing, set.len());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![deny(missing_docs)]
@@ -26,6 +41,7 @@ mod error;
 pub mod images;
 pub mod labels;
 pub mod predictions;
+mod record;
 
 pub use annotations::{
     AnnotatedSet, AnnotationDir, AnnotationRecord, LoadOptions, Partition, Selection,
@@ -36,6 +52,7 @@ pub use images::{
     ImageEntry, ImageList, SkippedEntry, discover_images, escape_file_name, unescape_file_name,
 };
 pub use predictions::{
-    AlignedPredictions, ParsedPredictions, PredictionFile, align_predictions,
-    collect_prediction_files, parse_predictions, read_predictions,
+    AlignedPredictions, HEADER, ParsedPredictions, PredictionFile, PredictionRow, PredictionWriter,
+    TOP_K, align_predictions, collect_prediction_files, format_row, parse_predictions,
+    read_prediction_rows, read_predictions,
 };

@@ -1,5 +1,11 @@
-//! Prediction files in the paper toolkit's CSV format:
-//! `file_name,predicted_class,predicted_probability`, extra columns allowed.
+//! Prediction files: the paper toolkit's CSV format
+//! (`file_name,predicted_class,predicted_probability`, extra columns allowed) and this
+//! project's extension of it with the top-5 columns ([`rows`]).
+//!
+//! Two readers share the column lookup: [`read_predictions`] / [`parse_predictions`] take the
+//! top-1 prediction of each row, range-checked and aligned with the annotated images, for the
+//! analysis; [`read_prediction_rows`] takes whole rows with their top-k, as written by the
+//! one writer, [`PredictionWriter`].
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -13,6 +19,10 @@ use xxhash_rust::xxh3::xxh3_64;
 use crate::annotations::{AnnotatedSet, val_index_bytes};
 use crate::labels::N_CLASSES;
 use crate::{Error, Result};
+
+pub mod rows;
+
+pub use rows::{HEADER, PredictionRow, PredictionWriter, TOP_K, format_row, read_prediction_rows};
 
 /// A predictions file and the model name it stands for (its file stem).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,8 +220,10 @@ impl RowReader {
             .byte_headers()
             .map_err(|e| Error::parse(path, 1, format!("unreadable CSV header: {e}")))?
             .clone();
-        let column = |name: &str| {
-            header.iter().position(|h| h == name.as_bytes()).ok_or_else(|| {
+        let columns = rows::header_columns(&header);
+        let column = |i: usize| {
+            let name = HEADER[i];
+            columns[i].ok_or_else(|| {
                 Error::parse(
                     path,
                     1,
@@ -227,9 +239,9 @@ impl RowReader {
             })
         };
         Ok(RowReader {
-            c_name: column("file_name")?,
-            c_class: column("predicted_class")?,
-            c_prob: column("predicted_probability")?,
+            c_name: column(0)?,
+            c_class: column(1)?,
+            c_prob: column(2)?,
             width: header.len(),
             path: path.to_path_buf(),
             csv,

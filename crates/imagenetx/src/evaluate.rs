@@ -14,7 +14,7 @@ use imagenetx_dataset::{ImageEntry, escape_file_name};
 use imagenetx_imaging::{PreprocessConfig, Preprocessor, ReadLimits};
 use imagenetx_infer::{
     Classifier, ClassifierConfig, ExecutionProvider, Fingerprint, ModelFile, ModelInfo,
-    Prediction as TopK, PredictionRow, ProviderReport, Runtime, SkippedFile,
+    ProviderReport, Runtime, RuntimeSearch, SkippedFile, TopK,
 };
 use rayon::prelude::*;
 
@@ -28,22 +28,16 @@ pub const IMAGE_TENSOR_BYTES: usize = 1 << 30;
 /// Batches decoded ahead of the inference thread.
 const QUEUE_DEPTH: usize = 2;
 
-/// Where to find the ONNX Runtime library.
-#[derive(Debug, Clone, Default)]
-pub struct RuntimeChoice {
-    /// This library file; else `ORT_DYLIB_PATH`, the set-up cache, the system library.
-    pub library: Option<PathBuf>,
-    /// Also look for a Python `onnxruntime` package (runs `python3`; off unless asked).
-    pub python_package: bool,
-}
-
 /// Everything an evaluation needs to know, as data (the `imagenetx evaluate` flags).
 #[derive(Debug, Clone)]
 pub struct EvaluatorConfig {
     /// The ONNX model.
     pub model: PathBuf,
-    /// Where ONNX Runtime is.
-    pub runtime: RuntimeChoice,
+    /// Where to look for the ONNX Runtime library ([`RuntimeSearch::default`]: the
+    /// caller's file, `ORT_DYLIB_PATH`, the set-up cache, the system library; a Python
+    /// `onnxruntime` package only when asked). Whether to prefer its GPU build follows
+    /// `provider`.
+    pub runtime: RuntimeSearch,
     /// Execution provider: `Cuda` fails if CUDA cannot be used, `Auto` falls back to CPU.
     pub provider: ExecutionProvider,
     /// ONNX Runtime intra-op threads (0: its default).
@@ -68,7 +62,7 @@ impl EvaluatorConfig {
     pub fn new(model: impl Into<PathBuf>) -> Self {
         EvaluatorConfig {
             model: model.into(),
-            runtime: RuntimeChoice::default(),
+            runtime: RuntimeSearch::default(),
             provider: ExecutionProvider::Auto,
             intra_threads: 0,
             output: None,
@@ -182,12 +176,19 @@ impl Evaluator {
         if config.batch_size == 0 {
             return Err(Error::invalid("the batch size must be at least 1"));
         }
+        // A model with a dynamic input size is probed at the caller's crop (else 224).
         let classifier_config = ClassifierConfig::new(&config.model)
             .with_provider(config.provider)
             .with_intra_threads(config.intra_threads)
-            .with_output(config.output.clone());
+            .with_output(config.output.clone())
+            .with_probe_size(config.preprocess.crop.map(|c| c as usize));
         classifier_config.validate()?;
-        let runtime = load_runtime(&config.runtime, config.provider.wants_gpu())?;
+        let runtime = Runtime::find(
+            &config
+                .runtime
+                .clone()
+                .with_prefer_gpu(config.provider.wants_gpu()),
+        )?;
         let classifier = Classifier::new(runtime, &classifier_config)?;
         let preprocessing = resolve(classifier.info(), &config.preprocess)?;
         let model_file = ModelFile::hash(&config.model)?;
@@ -355,15 +356,10 @@ impl Evaluator {
         let scores = truth.score(&model, &images.images, |i| {
             Ok(predictions.get(i).cloned().flatten())
         })?;
-        let mut rows: Vec<PredictionRow> = predictions
+        let mut rows: Vec<imagenetx_dataset::PredictionRow> = predictions
             .iter()
             .enumerate()
-            .filter_map(|(i, p)| {
-                Some(PredictionRow::new(
-                    images.images[i].file_name(),
-                    p.as_ref()?,
-                ))
-            })
+            .filter_map(|(i, p)| Some(p.clone()?.into_row(images.images[i].file_name())))
             .collect();
         rows.sort_by(|a, b| a.file_name.cmp(&b.file_name));
         let mut skipped: Vec<SkippedFile> = images
@@ -390,12 +386,6 @@ pub fn model_name(model: &Path) -> String {
     model
         .file_stem()
         .map_or("model".into(), |s| s.to_string_lossy().into_owned())
-}
-
-/// Loads ONNX Runtime as `choice` says.
-fn load_runtime(choice: &RuntimeChoice, prefer_gpu: bool) -> Result<&'static Runtime> {
-    let _ = choice.python_package;
-    Ok(Runtime::discover(choice.library.as_deref(), prefer_gpu)?)
 }
 
 /// The batch size to use: `asked`, made smaller when the batch tensor of a model with a large

@@ -18,7 +18,8 @@ mod score;
 
 pub use annotations::AnnotationOptions;
 pub use error::{Error, Result, ResultExt};
-pub use evaluate::{Collect, Evaluator, EvaluatorConfig, RunStats, RuntimeChoice, Sink};
+pub use evaluate::{Collect, Evaluator, EvaluatorConfig, RunStats, Sink};
+pub use imagenetx_infer::{ExecutionProvider, RuntimeSearch};
 pub use preprocess::{Layer, PreprocessSpec, ResolvedPreprocess, Source, Sources};
 pub use run::{Finished, JournalSink, RunOutput, Started};
 pub use score::{Accuracy, Evaluation, Scores, Truth};

@@ -302,6 +302,8 @@ pub struct ResolvedPreprocess {
     pub decisions: Vec<String>,
     /// Per field, the layer that set it.
     pub sources: Sources,
+    /// The model's [`METADATA_KEY`] record, when it has one.
+    pub metadata: Option<PreprocessSpec>,
 }
 
 /// The fields of a [`PreprocessSpec`], as they are applied.
@@ -323,8 +325,19 @@ enum Field {
 /// [`METADATA_KEY`] record, then `overrides`. The layout is the model input's.
 pub fn resolve(info: &ModelInfo, overrides: &PreprocessSpec) -> Result<ResolvedPreprocess> {
     let fixed = info.input.fixed_size().map(|(h, w)| (h as u32, w as u32));
-    let metadata = info
-        .preprocess_metadata
+    let value = info
+        .metadata
+        .custom(METADATA_KEY)
+        .map(|raw| {
+            serde_json::from_str::<Value>(raw).map_err(|e| {
+                Error::invalid(format!(
+                    "metadata entry `{METADATA_KEY}` of {} is not valid JSON: {e}",
+                    info.path.display()
+                ))
+            })
+        })
+        .transpose()?;
+    let metadata = value
         .as_ref()
         .map(|value| {
             PreprocessSpec::from_metadata_value(value).map_err(|e| {
@@ -332,13 +345,15 @@ pub fn resolve(info: &ModelInfo, overrides: &PreprocessSpec) -> Result<ResolvedP
             })
         })
         .transpose()?;
-    let metadata_text = info.preprocess_metadata.as_ref().map(Value::to_string);
-    resolve_inner(
+    let metadata_text = value.as_ref().map(Value::to_string);
+    let mut resolved = resolve_inner(
         fixed,
         metadata.as_ref().zip(metadata_text.as_deref()),
         overrides,
         info.input.layout,
-    )
+    )?;
+    resolved.metadata = metadata;
+    Ok(resolved)
 }
 
 /// [`resolve`] from its inputs: the model's fixed input size (height, width) if any, its
@@ -422,6 +437,7 @@ fn resolve_inner(
         config,
         decisions,
         sources,
+        metadata: metadata.map(|(spec, _)| spec.clone()),
     })
 }
 

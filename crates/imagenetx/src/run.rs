@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 
 use imagenetx_dataset::ImageEntry;
 use imagenetx_infer::{
-    CheckpointPolicy, Fingerprint, ImageKeys, JournalIdentity, OutputLock, Prediction as TopK,
-    PredictionRow, PredictionsWriter, PriorSource, ResumeSummary, Rows, RunCounts, RunFiles,
-    RunRecord, RunState, SkippedFile, sha256_hex,
+    CheckpointPolicy, Fingerprint, ImageKeys, JournalIdentity, OutputLock, PredictionsWriter,
+    PriorSource, ResumeSummary, Rows, RunCounts, RunFiles, RunRecord, RunState, SkippedFile, TopK,
+    sha256_hex,
 };
 
 use crate::evaluate::{Evaluator, Sink, path_text};
@@ -258,7 +258,7 @@ impl Sink for JournalSink<'_> {
         fingerprint: Option<Fingerprint>,
         prediction: &TopK,
     ) -> Result<()> {
-        let row = PredictionRow::new(image.file_name(), prediction);
+        let row = prediction.clone().into_row(image.file_name());
         self.predicted += 1;
         if self.writer.push(index, &row, fingerprint)? {
             self.record.counts.predicted = self.predicted;

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use imagenetx_dataset::annotations::val_index;
 use imagenetx_dataset::labels::ClassNames;
 use imagenetx_dataset::{AnnotatedSet, ImageEntry, align_predictions};
+use imagenetx_dataset::{PredictionRow, PredictionWriter};
 use imagenetx_factors::{AnalysisOptions, ModelAnalysis, analyze};
-use imagenetx_infer::{HEADER, Prediction as TopK, PredictionRow, SkippedFile, StoredRow};
+use imagenetx_infer::{SkippedFile, TopK};
 use imagenetx_vocab::Prediction;
 
 use crate::{AnnotationOptions, Result};
@@ -235,15 +236,11 @@ impl Evaluation {
     /// atomically.
     pub fn write_predictions(&self, path: &std::path::Path) -> Result<()> {
         imagenetx_infer::write_atomic(path, |out| {
-            let mut csv = csv::Writer::from_writer(out);
-            csv.write_record(HEADER)?;
+            let mut writer = PredictionWriter::new(out)?;
             for row in &self.rows {
-                let stored = StoredRow::new(row, None).ok_or_else(|| {
-                    std::io::Error::other(format!("{}: no class to write", row.file_name))
-                })?;
-                csv.write_record(stored.csv_fields())?;
+                writer.write(row)?;
             }
-            csv.flush()
+            writer.flush()
         })?;
         Ok(())
     }

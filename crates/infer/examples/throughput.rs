@@ -5,7 +5,9 @@
 
 use std::time::Instant;
 
-use imagenetx_infer::{Classifier, ClassifierConfig, ExecutionProvider, Layout, Runtime};
+use imagenetx_infer::{
+    Classifier, ClassifierConfig, ExecutionProvider, Layout, Runtime, RuntimeSearch,
+};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -19,7 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map_or(Ok(ExecutionProvider::Cpu), |s| s.parse())?;
 
     let start = Instant::now();
-    let runtime = Runtime::discover(None, ep.wants_gpu())?;
+    let runtime = Runtime::find(&RuntimeSearch::default().with_prefer_gpu(ep.wants_gpu()))?;
     let loaded = start.elapsed();
     let start = Instant::now();
     let mut classifier =

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use half::f16;
+use imagenetx_dataset::PredictionRow;
 use ndarray::{ArrayView4, Axis};
 use ort::ep::ExecutionProvider as _;
 use ort::session::Session;
@@ -11,18 +12,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::{
-    self, Decision, Dim, ElementType, Layout, ModelInfo, OutputInfo, PREPROCESS_METADATA_KEY,
-    ScoreKind, TensorDesc,
+    self, Decision, Dim, ElementType, Layout, ModelInfo, ModelMetadata, OutputInfo, ScoreKind,
+    TensorDesc,
 };
 use crate::provider::{CPU_PROVIDER, CUDA_PROVIDER, ExecutionProvider, ProviderReport};
 use crate::runtime::Runtime;
 
-/// How many classes each prediction keeps.
-pub const TOP_K: usize = 5;
-
-/// Height and width of the probe batch when neither the model nor its `imagenetx.preprocess`
-/// metadata (`crop`) fixes the input size.
+/// Height and width of the probe batch when neither the model nor
+/// [`ClassifierConfig::probe_size`] fixes the input size.
 pub const PROBE_SIZE: usize = 224;
+
+/// How many classes are ranked for each image: as many as a predictions CSV row holds.
+pub const TOP_K: usize = imagenetx_dataset::TOP_K;
 
 /// A validated description of the classifier to build.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +36,11 @@ pub struct ClassifierConfig {
     pub intra_threads: usize,
     /// Name of the output holding the classes, overriding the automatic choice.
     pub output: Option<String>,
+    /// Height and width of the probe batch for a model whose input size is dynamic (the size
+    /// the caller will feed, e.g. its crop); `None`: [`PROBE_SIZE`]. A model with a fixed
+    /// size is probed at that size.
+    #[serde(default)]
+    pub probe_size: Option<usize>,
 }
 
 impl ClassifierConfig {
@@ -46,6 +52,7 @@ impl ClassifierConfig {
             provider: ExecutionProvider::Auto,
             intra_threads: 0,
             output: None,
+            probe_size: None,
         }
     }
 
@@ -70,6 +77,14 @@ impl ClassifierConfig {
         self
     }
 
+    /// Sets the probe size for a model whose input size is dynamic (`None` or 0:
+    /// [`PROBE_SIZE`]).
+    #[must_use]
+    pub fn with_probe_size(mut self, size: Option<usize>) -> Self {
+        self.probe_size = size.filter(|&s| s > 0);
+        self
+    }
+
     /// Checks what can be checked before loading anything: the model file exists.
     pub fn validate(&self) -> Result<()> {
         let meta = std::fs::metadata(&self.model).map_err(|err| Error::io(&self.model, err))?;
@@ -83,25 +98,38 @@ impl ClassifierConfig {
     }
 }
 
-/// The top-k classes of one image, most probable first.
+/// The top-k classes of one image, most probable first (at most [`TOP_K`]).
+///
+/// The analysis works on the top-1 [`imagenetx_vocab::Prediction`] ([`TopK::top1`]); a
+/// predictions CSV row holds all of it ([`TopK::into_row`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Prediction {
+pub struct TopK {
     /// ImageNet class indices (0..999), most probable first.
     pub classes: Vec<usize>,
     /// Their probabilities (softmax of the logits in f64, or the model's own probabilities).
     pub probabilities: Vec<f64>,
 }
 
-impl Prediction {
-    /// The most probable class and its probability.
-    pub fn top1(&self) -> Option<(usize, f64)> {
-        Some((*self.classes.first()?, *self.probabilities.first()?))
+impl TopK {
+    /// The most probable class and its probability; `None` when there is no class or the
+    /// class index does not fit a `u16` (not an ImageNet class).
+    pub fn top1(&self) -> Option<imagenetx_vocab::Prediction> {
+        Some(imagenetx_vocab::Prediction {
+            class: u16::try_from(*self.classes.first()?).ok()?,
+            probability: *self.probabilities.first()?,
+        })
+    }
+
+    /// The predictions CSV row of the image named `file_name` (its key: the base name, escaped
+    /// when it is not UTF-8).
+    pub fn into_row(self, file_name: impl Into<String>) -> PredictionRow {
+        PredictionRow::new(file_name, self.classes, self.probabilities)
     }
 }
 
 /// One result per image of a batch: a prediction, or why the image has none
 /// ([`Error::NonFiniteOutput`]).
-pub type ImageResult = Result<Prediction>;
+pub type ImageResult = Result<TopK>;
 
 /// An image classifier: one ONNX Runtime session and what was decided about the model.
 ///
@@ -143,19 +171,17 @@ impl Classifier {
         let choice =
             model::choose_output(path, &outputs, config.output.as_deref(), &mut decisions)?;
         let chosen = &outputs[choice.index];
-        let preprocess_metadata = read_metadata(&session, path, &mut decisions)?;
+        let metadata = read_metadata(&session);
 
         // Probe: a zero tensor (a mid-grey image after mean/std normalisation), at the model's
-        // size, else the metadata's `crop`, else PROBE_SIZE.
+        // size, else the configured probe size, else PROBE_SIZE.
         let probe_batch = input.fixed_batch().unwrap_or(1);
         let (h, w) = input.fixed_size().unwrap_or_else(|| {
-            let crop = preprocess_metadata
-                .as_ref()
-                .and_then(|meta| meta.get("crop")?.as_u64())
-                .and_then(|crop| usize::try_from(crop).ok())
-                .filter(|&crop| crop > 0)
+            let size = config
+                .probe_size
+                .filter(|&size| size > 0)
                 .unwrap_or(PROBE_SIZE);
-            (crop, crop)
+            (size, size)
         });
         let dims = match input.layout {
             Layout::Nchw => [probe_batch, 3, h, w],
@@ -231,7 +257,7 @@ impl Classifier {
             },
             scores: score_kind,
             other_outputs,
-            preprocess_metadata,
+            metadata,
             decisions,
         };
         Ok(Classifier {
@@ -391,38 +417,31 @@ fn describe(name: &str, dtype: &ValueType) -> TensorDesc {
     }
 }
 
-fn read_metadata(
-    session: &Session,
-    path: &Path,
-    decisions: &mut Vec<Decision>,
-) -> Result<Option<serde_json::Value>> {
-    let raw = session
-        .metadata()
-        .ok()
-        .and_then(|m| m.custom(PREPROCESS_METADATA_KEY));
-    match raw {
-        None => {
-            decisions.push(Decision::new(
-                "preprocessing",
-                "defaults",
-                format!("no `{PREPROCESS_METADATA_KEY}` metadata in the model; command-line flags override"),
-            ));
-            Ok(None)
-        }
-        Some(raw) => {
-            let value: serde_json::Value =
-                serde_json::from_str(&raw).map_err(|err| Error::BadMetadata {
-                    path: path.to_path_buf(),
-                    key: PREPROCESS_METADATA_KEY.to_owned(),
-                    message: err.to_string(),
-                })?;
-            decisions.push(Decision::new(
-                "preprocessing",
-                "from model metadata",
-                format!("`{PREPROCESS_METADATA_KEY}` = {value}; wins over defaults, command-line flags win over it"),
-            ));
-            Ok(Some(value))
-        }
+/// The model's metadata; what ONNX Runtime cannot read is left out (an empty string counts
+/// as absent).
+fn read_metadata(session: &Session) -> ModelMetadata {
+    let Ok(meta) = session.metadata() else {
+        return ModelMetadata::default();
+    };
+    let text = |value: Option<String>| value.filter(|v| !v.is_empty());
+    let custom = meta
+        .custom_keys()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|key| {
+            let value = meta.custom(&key)?;
+            Some((key, value))
+        })
+        .collect();
+    ModelMetadata {
+        producer_name: text(meta.producer()),
+        domain: text(meta.domain()),
+        description: text(meta.description()),
+        // ONNX Runtime reports i64::MAX for a model without `model_version`.
+        model_version: meta.version().filter(|&v| v != i64::MAX),
+        graph_name: text(meta.name()),
+        graph_description: text(meta.graph_description()),
+        custom,
     }
 }
 
@@ -646,7 +665,7 @@ pub fn predict_row(
                 .collect()
         }
     };
-    Ok(Prediction {
+    Ok(TopK {
         classes: order,
         probabilities,
     })
@@ -695,7 +714,23 @@ mod tests {
             p.probabilities,
             vec![f64::from(0.6f32), f64::from(0.3f32), f64::from(0.1f32)]
         );
-        assert_eq!(p.top1(), Some((1, f64::from(0.6f32))));
+        assert_eq!(
+            p.top1(),
+            Some(imagenetx_vocab::Prediction {
+                class: 1,
+                probability: f64::from(0.6f32)
+            })
+        );
+        let row = p.into_row("a.JPEG");
+        assert_eq!(
+            (row.file_name.as_str(), row.classes),
+            ("a.JPEG", vec![1, 2, 0])
+        );
+        let empty = TopK {
+            classes: vec![],
+            probabilities: vec![],
+        };
+        assert_eq!(empty.top1(), None);
     }
 
     #[test]

@@ -153,16 +153,6 @@ pub enum Error {
         /// The shape it has (declared or produced).
         got: String,
     },
-    /// The `imagenetx.preprocess` metadata entry is not valid JSON.
-    #[error("metadata entry `{key}` of {path} is not valid JSON: {message}")]
-    BadMetadata {
-        /// The model file.
-        path: PathBuf,
-        /// The metadata key.
-        key: String,
-        /// The JSON parser's message.
-        message: String,
-    },
     /// A batch handed to [`crate::Classifier::classify`] does not match what the model takes.
     #[error("batch for `{tensor}` has shape {got:?}: expected {expected}")]
     BatchShape {
@@ -240,6 +230,9 @@ pub enum Error {
         /// The digest of this run.
         now: String,
     },
+    /// Reading a predictions CSV failed (the file and line are in the message).
+    #[error(transparent)]
+    Predictions(#[from] imagenetx_dataset::Error),
     /// A JSON file could not be written or read.
     #[error("{}: {error}", path.display())]
     Json {

@@ -47,12 +47,11 @@ use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use imagenetx_dataset::{PredictionRow, PredictionWriter, TOP_K, format_row};
 use serde::{Deserialize, Serialize};
 
 use crate::atomic::write_atomic;
-use crate::classify::TOP_K;
 use crate::error::{Error, Result};
-use crate::predictions::{HEADER, PredictionRow};
 
 /// The first word of a journal.
 const MAGIC: &str = "#imagenetx-journal";
@@ -288,24 +287,7 @@ impl StoredRow {
 
     /// The five fields of its predictions-CSV row (see [`HEADER`]).
     pub fn csv_fields(&self) -> [String; 5] {
-        let n = usize::from(self.len);
-        let mut classes = String::new();
-        let mut probabilities = String::new();
-        for i in 0..n {
-            if i > 0 {
-                classes.push(' ');
-                probabilities.push(' ');
-            }
-            let _ = write!(classes, "{}", self.classes[i]);
-            let _ = write!(probabilities, "{}", self.probabilities[i]);
-        }
-        [
-            self.file_name.to_string(),
-            self.classes[0].to_string(),
-            self.probabilities[0].to_string(),
-            classes,
-            probabilities,
-        ]
+        format_row(&self.file_name, self.classes(), self.probabilities())
     }
 }
 
@@ -931,12 +913,11 @@ impl PredictionsWriter {
         let mut reader = JournalReader::existing(&self.files.journal, &self.identity)?;
         let offsets = &self.offsets;
         write_atomic(&self.files.predictions, |out: &mut dyn Write| {
-            let mut csv = csv::Writer::from_writer(out);
-            csv.write_record(HEADER)?;
+            let mut csv = PredictionWriter::new(out)?;
             for i in keys.in_name_order() {
                 if offsets[i] != NONE {
                     let row = reader.at(offsets[i]).map_err(std::io::Error::other)?;
-                    csv.write_record(row.csv_fields())?;
+                    csv.write_parts(&row.file_name, row.classes(), row.probabilities())?;
                 }
             }
             csv.flush()?;
@@ -1033,7 +1014,7 @@ fn write_compacted(
 /// Turns an older run's predictions CSV (no journal) into a journal whose rows have no
 /// fingerprints.
 fn csv_to_journal(files: &RunFiles, identity: &JournalIdentity) -> Result<()> {
-    let rows = crate::predictions::read_predictions(&files.predictions)?;
+    let rows = imagenetx_dataset::read_prediction_rows(&files.predictions)?;
     let header = identity.header();
     let mut bad = None;
     write_atomic(&files.journal, |out: &mut dyn Write| {
@@ -1225,7 +1206,7 @@ mod tests {
         assert_eq!(rows.get(1).unwrap().unwrap().to_row(), row("a.JPEG", 2));
         assert_eq!(rows.get(2).unwrap(), None);
         assert_eq!(
-            crate::predictions::read_predictions(&files.predictions).unwrap()[1],
+            imagenetx_dataset::read_prediction_rows(&files.predictions).unwrap()[1],
             row("z.JPEG", 7)
         );
     }

@@ -5,6 +5,7 @@
 //! probabilities) from one probe batch. Every choice is kept as a [`Decision`] with its reason
 //! so that `imagenetx inspect` and the run record can show why.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -13,8 +14,55 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// Metadata key (in the ONNX model's `metadata_props`) holding preprocessing as JSON.
-pub const PREPROCESS_METADATA_KEY: &str = "imagenetx.preprocess";
+/// A model's metadata as ONNX Runtime reads it from the ONNX file: the standard fields of
+/// the `ModelProto` and its graph, and the free-form `metadata_props` ([`custom`](Self::custom())).
+///
+/// This crate gives no meaning to any custom key: a consumer that defines one (a preprocessing
+/// description, labels) reads and parses it. In JSON (run records, `inspect --json`) absent
+/// fields and an empty `custom` map are left out.
+///
+/// ```
+/// use imagenetx_infer::ModelMetadata;
+///
+/// let mut metadata = ModelMetadata::default();
+/// metadata.custom.insert("author".into(), "me".into());
+/// assert_eq!(metadata.custom("author"), Some("me"));
+/// assert_eq!(metadata.custom("license"), None);
+/// assert_eq!(serde_json::to_string(&metadata)?, r#"{"custom":{"author":"me"}}"#);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ModelMetadata {
+    /// The tool that wrote the model (`producer_name`, e.g. `pytorch`, `tf2onnx`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub producer_name: Option<String>,
+    /// The model's `domain` (reverse-DNS namespace).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// The model's `doc_string`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The model's `model_version` (`None` when the model sets none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_version: Option<i64>,
+    /// The graph's `name`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub graph_name: Option<String>,
+    /// The graph's `doc_string`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub graph_description: Option<String>,
+    /// Every `metadata_props` entry, by key.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub custom: BTreeMap<String, String>,
+}
+
+impl ModelMetadata {
+    /// The value of the custom (`metadata_props`) entry `key`, if the model has one.
+    pub fn custom(&self, key: &str) -> Option<&str> {
+        self.custom.get(key).map(String::as_str)
+    }
+}
 
 /// One dimension of a declared tensor shape.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,9 +233,8 @@ pub struct ModelInfo {
     pub scores: ScoreKind,
     /// Every other output's name and shape, for the record.
     pub other_outputs: Vec<String>,
-    /// The `imagenetx.preprocess` metadata, parsed as JSON. Preprocessing given here wins over
-    /// the defaults; command-line flags win over both.
-    pub preprocess_metadata: Option<serde_json::Value>,
+    /// The model's metadata (producer, description, custom entries).
+    pub metadata: ModelMetadata,
     /// Every decision, in the order it was made, with its reason.
     pub decisions: Vec<Decision>,
 }

@@ -40,6 +40,9 @@ impl fmt::Display for ExecutionProvider {
     }
 }
 
+/// Parses `auto`, `cpu` or `cuda` (any case). The error, [`Error::UnknownProvider`], is
+/// `Send + Sync + 'static`, so the type is a `clap` value as it is:
+/// `#[arg(long, default_value = "auto")] ep: ExecutionProvider`.
 impl FromStr for ExecutionProvider {
     type Err = Error;
 
@@ -98,6 +101,45 @@ mod tests {
             .expect_err("unknown");
         assert!(
             err.to_string().contains("expected auto, cpu or cuda"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn from_str_results() {
+        assert_eq!(
+            "cuda".parse::<ExecutionProvider>().ok(),
+            Some(ExecutionProvider::Cuda)
+        );
+        let err = "bogus".parse::<ExecutionProvider>().expect_err("unknown");
+        assert_eq!(
+            err.to_string(),
+            r#"unknown execution provider "bogus": expected auto, cpu or cuda"#
+        );
+        fn error_for_clap<E: std::error::Error + Send + Sync + 'static>(_: &E) {}
+        error_for_clap(&err);
+    }
+
+    /// The type is a clap argument without a hand-written value parser.
+    #[test]
+    fn parses_as_a_clap_value() {
+        use clap::Parser;
+
+        #[derive(Debug, Parser)]
+        struct Args {
+            #[arg(long, default_value = "auto")]
+            ep: ExecutionProvider,
+        }
+        let parse =
+            |args: &[&str]| Args::try_parse_from(std::iter::once("x").chain(args.iter().copied()));
+        assert_eq!(parse(&[]).expect("default").ep, ExecutionProvider::Auto);
+        assert_eq!(
+            parse(&["--ep", "cuda"]).expect("cuda").ep,
+            ExecutionProvider::Cuda
+        );
+        let err = parse(&["--ep", "bogus"]).expect_err("unknown").to_string();
+        assert!(
+            err.contains(r#"unknown execution provider "bogus": expected auto, cpu or cuda"#),
             "{err}"
         );
     }

@@ -1,21 +1,9 @@
 //! Finding the ONNX Runtime shared library and loading it once per process.
 //!
-//! ONNX Runtime is loaded at run time (`ort`'s `load-dynamic` mode). [`locate_runtime`] looks,
-//! in this order, at:
-//!
-//! 1. an explicit path (`--ort-lib PATH`);
-//! 2. the `ORT_DYLIB_PATH` environment variable;
-//! 3. the copy `just setup-ort` caches: `$IMAGENETX_CACHE/onnxruntime/libonnxruntime.so.1.31.1`,
-//!    then the `.cache` folder of the checkout the binary runs from (found from the
-//!    executable's location at run time), then the user's cache folder
-//!    (`$XDG_CACHE_HOME/imagenetx`, else `~/.cache/imagenetx`) (when a GPU provider is wanted,
-//!    the `onnxruntime-gpu/` copy of `just setup-gpu` is tried first in each);
-//! 4. an installed Python `onnxruntime` package (`python3 -c "import onnxruntime"`);
-//! 5. `libonnxruntime.so` on the system loader path.
-//!
-//! An explicit path or `ORT_DYLIB_PATH` that does not exist is an error, not a reason to keep
-//! looking: the user asked for that file. [`Runtime::init`] then loads the library and creates
-//! the process-wide ONNX Runtime environment.
+//! ONNX Runtime is loaded at run time (`ort`'s `load-dynamic` mode). Where to look is a value,
+//! [`RuntimeSearch`] (its docs give the order); nothing is looked for, and no program is run,
+//! unless the search says so. [`Runtime::find`] runs the search, then [`Runtime::init`] loads
+//! the library and creates the process-wide ONNX Runtime environment.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -65,7 +53,7 @@ impl fmt::Display for LibrarySource {
     }
 }
 
-/// A runtime library chosen by [`locate_runtime`], with where and why.
+/// A runtime library chosen by [`RuntimeSearch::locate`], with where and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuntimeLibrary {
     /// Path of the shared library (a bare file name for [`LibrarySource::System`]).
@@ -76,97 +64,198 @@ pub struct RuntimeLibrary {
     pub reason: String,
 }
 
-/// Inputs of runtime discovery. [`Discovery::from_env`] reads them from the process; tests
-/// build them by hand.
+/// Where to look for the ONNX Runtime shared library: a configuration, read by
+/// [`RuntimeSearch::locate`] and [`Runtime::find`].
 ///
-/// [`Discovery::locate`] takes the first of: the explicit path (`--ort-lib`), `ORT_DYLIB_PATH`,
-/// `onnxruntime[-gpu]/libonnxruntime.so.1.31.1` under each cache root, the `onnxruntime`
-/// package of [`python`](Self::python), `libonnxruntime.so` on the loader path. An explicit
-/// path or `ORT_DYLIB_PATH` naming a missing file is an error rather than a reason to go on.
-#[derive(Debug, Clone, Default)]
-pub struct Discovery {
-    /// `--ort-lib PATH`.
-    pub explicit: Option<PathBuf>,
-    /// Value of `ORT_DYLIB_PATH`.
-    pub ort_dylib_path: Option<OsString>,
-    /// Cache roots to look in, in order (each holds `onnxruntime/` and maybe `onnxruntime-gpu/`).
-    pub cache_roots: Vec<PathBuf>,
+/// The search takes the first of, in this order:
+///
+/// 1. [`library`](Self::library), an explicit path (`--ort-lib PATH`);
+/// 2. the file named by the `ORT_DYLIB_PATH` environment variable, when
+///    [`use_env`](Self::use_env) is set;
+/// 3. `onnxruntime/libonnxruntime.so.1.31.1` (the copy `just setup-ort` caches) under each of
+///    [`cache_dirs`](Self::cache_dirs), in order; with [`prefer_gpu`](Self::prefer_gpu),
+///    `onnxruntime-gpu/` (the copy of `just setup-gpu`) first in each;
+/// 4. the `onnxruntime` package of the Python interpreter [`python`](Self::python), when one is
+///    set (this runs `PYTHON -c "import onnxruntime"`);
+/// 5. `libonnxruntime.so` on the system loader path, when [`system`](Self::system) is set.
+///
+/// An explicit path or an `ORT_DYLIB_PATH` naming a missing file is an error, not a reason to
+/// keep looking: the user asked for that file. When nothing is found the error lists every
+/// place looked at, with why it did not match.
+///
+/// [`RuntimeSearch::default`] reads `ORT_DYLIB_PATH`, looks in the cache folders named by the
+/// environment at run time ([`default_cache_dirs`](Self::default_cache_dirs)) and on the
+/// system loader path, and runs no program: the Python package is searched only when asked
+/// for ([`with_python_package`](Self::with_python_package)). No path of the machine the code
+/// was built on is part of any search.
+///
+/// ```
+/// use imagenetx_infer::{LibrarySource, RuntimeSearch};
+///
+/// let dir = tempfile::tempdir()?;
+/// std::fs::create_dir(dir.path().join("onnxruntime"))?;
+/// std::fs::write(dir.path().join("onnxruntime/libonnxruntime.so.1.31.1"), b"")?;
+/// let search = RuntimeSearch::empty().with_cache_dirs(vec![dir.path().to_path_buf()]);
+/// let found = search.locate()?;
+/// assert_eq!(found.source, LibrarySource::Cache);
+///
+/// // The command-line tool's search: the default, with `--ort-lib` and the Python package.
+/// let cli = RuntimeSearch::default().with_library(None).with_python_package(true);
+/// assert!(cli.python.is_some() && cli.system);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeSearch {
+    /// An explicit library (`--ort-lib PATH`); it must exist.
+    pub library: Option<PathBuf>,
+    /// Take the file named by `ORT_DYLIB_PATH` (read when the search runs).
+    pub use_env: bool,
+    /// Cache roots to look in, in order (each may hold `onnxruntime/` and `onnxruntime-gpu/`).
+    pub cache_dirs: Vec<PathBuf>,
     /// Look in `onnxruntime-gpu/` before `onnxruntime/` inside each cache root.
     pub prefer_gpu: bool,
-    /// Python interpreter to ask for its `onnxruntime` package; `None` skips that step.
+    /// Python interpreter to ask for its `onnxruntime` package; `None` skips that step (and
+    /// runs no program).
     pub python: Option<OsString>,
     /// Try `libonnxruntime.so` on the system loader path.
     pub system: bool,
 }
 
-impl Discovery {
-    /// Discovery from this process: `ORT_DYLIB_PATH`, `$IMAGENETX_CACHE`, the checkout's
-    /// `.cache` (found from the executable's location), the user's cache folder
-    /// (`$XDG_CACHE_HOME/imagenetx`, else `~/.cache/imagenetx`),
-    /// `$IMAGENETX_PYTHON` or `python3`, and the system loader.
-    pub fn from_env(explicit: Option<&Path>, prefer_gpu: bool) -> Self {
-        let mut cache_roots = Vec::new();
-        if let Some(cache) = std::env::var_os("IMAGENETX_CACHE").filter(|v| !v.is_empty()) {
-            cache_roots.push(PathBuf::from(cache));
-        }
-        if let Ok(exe) = std::env::current_exe() {
-            // A binary under <checkout>/target/<profile>/ runs from a checkout.
-            for dir in exe.ancestors().skip(1) {
-                if dir.join("Cargo.toml").is_file() && dir.join("crates/infer").is_dir() {
-                    cache_roots.push(dir.join(".cache"));
-                    break;
-                }
-            }
-        }
-        // The user's cache folder. No path of the build machine is compiled in: a checkout is
-        // found from the executable (above) or through $IMAGENETX_CACHE, which the `just`
-        // recipes set.
-        if let Some(xdg) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
-            cache_roots.push(PathBuf::from(xdg).join("imagenetx"));
-        } else if let Some(home) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
-            cache_roots.push(PathBuf::from(home).join(".cache/imagenetx"));
-        }
-        let mut unique = Vec::new();
-        for root in cache_roots {
-            let key = root.canonicalize().unwrap_or_else(|_| root.clone());
-            if !unique.iter().any(|(k, _): &(PathBuf, PathBuf)| *k == key) {
-                unique.push((key, root));
-            }
-        }
-        Discovery {
-            explicit: explicit.map(Path::to_path_buf),
-            ort_dylib_path: std::env::var_os("ORT_DYLIB_PATH").filter(|v| !v.is_empty()),
-            cache_roots: unique
-                .into_iter()
-                .map(|(key, root)| if key.exists() { key } else { root })
-                .collect(),
-            prefer_gpu,
-            python: Some(std::env::var_os("IMAGENETX_PYTHON").unwrap_or_else(|| "python3".into())),
+impl Default for RuntimeSearch {
+    /// `ORT_DYLIB_PATH`, [`default_cache_dirs`](Self::default_cache_dirs), the system loader
+    /// path; no explicit library, no Python package, the CPU copy first.
+    fn default() -> Self {
+        RuntimeSearch {
+            library: None,
+            use_env: true,
+            cache_dirs: RuntimeSearch::default_cache_dirs(),
+            prefer_gpu: false,
+            python: None,
             system: true,
         }
     }
+}
 
-    /// Runs discovery: the first rule that finds a library wins.
+impl RuntimeSearch {
+    /// A search that looks nowhere: add what it should look at with the `with_*` methods.
+    pub fn empty() -> Self {
+        RuntimeSearch {
+            library: None,
+            use_env: false,
+            cache_dirs: Vec::new(),
+            prefer_gpu: false,
+            python: None,
+            system: false,
+        }
+    }
+
+    /// The cache roots the environment names now, in order, without repeats:
+    /// `$IMAGENETX_CACHE`, then the user's cache folder (`$XDG_CACHE_HOME/imagenetx`, else
+    /// `$HOME/.cache/imagenetx`). Unset or empty variables are skipped.
+    pub fn default_cache_dirs() -> Vec<PathBuf> {
+        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        let mut roots = Vec::new();
+        if let Some(cache) = var("IMAGENETX_CACHE") {
+            roots.push(PathBuf::from(cache));
+        }
+        if let Some(xdg) = var("XDG_CACHE_HOME") {
+            roots.push(PathBuf::from(xdg).join("imagenetx"));
+        } else if let Some(home) = var("HOME") {
+            roots.push(PathBuf::from(home).join(".cache/imagenetx"));
+        }
+        let mut unique: Vec<(PathBuf, PathBuf)> = Vec::new();
+        for root in roots {
+            let key = root.canonicalize().unwrap_or_else(|_| root.clone());
+            if !unique.iter().any(|(k, _)| *k == key) {
+                unique.push((key, root));
+            }
+        }
+        unique
+            .into_iter()
+            .map(|(key, root)| if key.exists() { key } else { root })
+            .collect()
+    }
+
+    /// Sets the explicit library (`None`: none).
+    #[must_use]
+    pub fn with_library(mut self, library: Option<PathBuf>) -> Self {
+        self.library = library;
+        self
+    }
+
+    /// Whether `ORT_DYLIB_PATH` is read.
+    #[must_use]
+    pub fn with_env(mut self, use_env: bool) -> Self {
+        self.use_env = use_env;
+        self
+    }
+
+    /// Sets the cache roots, in order.
+    #[must_use]
+    pub fn with_cache_dirs(mut self, dirs: Vec<PathBuf>) -> Self {
+        self.cache_dirs = dirs;
+        self
+    }
+
+    /// Whether the GPU build (`onnxruntime-gpu/`) is tried first in each cache root (for a
+    /// provider that may use CUDA, see [`crate::ExecutionProvider::wants_gpu`]).
+    #[must_use]
+    pub fn with_prefer_gpu(mut self, prefer_gpu: bool) -> Self {
+        self.prefer_gpu = prefer_gpu;
+        self
+    }
+
+    /// Whether a Python `onnxruntime` package is searched for: `true` asks the interpreter
+    /// named by `$IMAGENETX_PYTHON`, else `python3`; `false` skips the step.
+    #[must_use]
+    pub fn with_python_package(mut self, enabled: bool) -> Self {
+        self.python = enabled.then(|| {
+            std::env::var_os("IMAGENETX_PYTHON")
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| "python3".into())
+        });
+        self
+    }
+
+    /// Searches the `onnxruntime` package of this interpreter (`None`: skip the step).
+    #[must_use]
+    pub fn with_python(mut self, interpreter: Option<OsString>) -> Self {
+        self.python = interpreter;
+        self
+    }
+
+    /// Whether `libonnxruntime.so` is tried on the system loader path.
+    #[must_use]
+    pub fn with_system(mut self, system: bool) -> Self {
+        self.system = system;
+        self
+    }
+
+    /// Runs the search: the first step that finds a library wins (see the type's docs).
     pub fn locate(&self) -> Result<RuntimeLibrary> {
         let mut searched = Vec::new();
-        if let Some(path) = &self.explicit {
+        if let Some(path) = &self.library {
             return explicit_file(path, LibrarySource::Explicit, "given with --ort-lib");
         }
         searched.push("--ort-lib (not given)".to_owned());
-        if let Some(path) = &self.ort_dylib_path {
-            return explicit_file(
-                Path::new(path),
-                LibrarySource::EnvVar,
-                "named by ORT_DYLIB_PATH",
-            );
+        if self.use_env {
+            if let Some(path) = std::env::var_os("ORT_DYLIB_PATH").filter(|v| !v.is_empty()) {
+                return explicit_file(
+                    Path::new(&path),
+                    LibrarySource::EnvVar,
+                    "named by ORT_DYLIB_PATH",
+                );
+            }
+            searched.push("ORT_DYLIB_PATH (not set)".to_owned());
+        } else {
+            searched.push("ORT_DYLIB_PATH (not read)".to_owned());
         }
-        searched.push("ORT_DYLIB_PATH (not set)".to_owned());
         let folders: &[&str] = if self.prefer_gpu {
             &["onnxruntime-gpu", "onnxruntime"]
         } else {
             &["onnxruntime"]
         };
-        for root in &self.cache_roots {
+        for root in &self.cache_dirs {
             for folder in folders {
                 let path = root.join(folder).join(ORT_LIBRARY_FILE);
                 if path.is_file() {
@@ -187,8 +276,8 @@ impl Discovery {
                 searched.push(format!("{} (absent)", path.display()));
             }
         }
-        if let Some(python) = &self.python {
-            match python_package_library(python) {
+        match &self.python {
+            Some(python) => match python_package_library(python) {
                 Ok(path) => {
                     return Ok(RuntimeLibrary {
                         reason: format!(
@@ -204,7 +293,8 @@ impl Discovery {
                     "python package via `{}` ({why})",
                     python.to_string_lossy()
                 )),
-            }
+            },
+            None => searched.push("python package (not searched)".to_owned()),
         }
         if self.system {
             let name = "libonnxruntime.so";
@@ -273,11 +363,14 @@ fn python_package_library(python: &std::ffi::OsStr) -> std::result::Result<PathB
         .ok_or_else(|| format!("no libonnxruntime.so* in {}", dir.display()))
 }
 
-/// Finds the ONNX Runtime library for this process (see [`Discovery`] for the order).
-///
-/// `prefer_gpu` makes the cache's `onnxruntime-gpu/` copy win over the CPU one.
+/// The library [`RuntimeSearch::default`] finds, with `explicit` as its explicit library and
+/// `prefer_gpu` as its [`prefer_gpu`](RuntimeSearch::prefer_gpu): a shorthand for
+/// `RuntimeSearch::default().with_library(..).with_prefer_gpu(..).locate()`.
 pub fn locate_runtime(explicit: Option<&Path>, prefer_gpu: bool) -> Result<RuntimeLibrary> {
-    Discovery::from_env(explicit, prefer_gpu).locate()
+    RuntimeSearch::default()
+        .with_library(explicit.map(Path::to_path_buf))
+        .with_prefer_gpu(prefer_gpu)
+        .locate()
 }
 
 /// The loaded ONNX Runtime and its process-wide environment.
@@ -326,22 +419,21 @@ impl Runtime {
         Ok(runtime)
     }
 
-    /// [`locate_runtime`] then [`Runtime::init`].
+    /// [`RuntimeSearch::locate`] then [`Runtime::init`].
     ///
     /// In a build without the `load-dynamic` feature (ONNX Runtime linked at build time, e.g.
-    /// with `download-binaries`) there is nothing to discover: the linked library is used and
-    /// an explicit path is an error.
-    pub fn discover(explicit: Option<&Path>, prefer_gpu: bool) -> Result<&'static Runtime> {
+    /// with `download-binaries`) there is nothing to search: the linked library is used and
+    /// an explicit library is an error.
+    pub fn find(search: &RuntimeSearch) -> Result<&'static Runtime> {
         #[cfg(feature = "load-dynamic")]
         {
-            Runtime::init(locate_runtime(explicit, prefer_gpu)?)
+            Runtime::init(search.locate()?)
         }
         #[cfg(not(feature = "load-dynamic"))]
         {
-            let _ = prefer_gpu;
-            if let Some(path) = explicit {
+            if let Some(path) = &search.library {
                 return Err(Error::RuntimeLoad {
-                    path: path.to_path_buf(),
+                    path: path.clone(),
                     message:
                         "this build links ONNX Runtime at build time (no `load-dynamic` feature); \
                               loading a library at run time needs a default build"
@@ -471,34 +563,26 @@ fn probe_version(path: &Path) -> Result<String> {
 mod tests {
     use super::*;
 
-    fn bare() -> Discovery {
-        Discovery {
-            python: None,
-            system: false,
-            ..Discovery::default()
-        }
-    }
-
     #[test]
     fn explicit_path_wins_and_must_exist() {
         let dir = tempfile::tempdir().expect("tempdir");
         let lib = dir.path().join("libonnxruntime.so");
         std::fs::write(&lib, b"x").expect("write");
-        let mut discovery = bare();
-        discovery.explicit = Some(lib.clone());
-        discovery.ort_dylib_path = Some(dir.path().join("other.so").into_os_string());
-        let found = discovery.locate().expect("found");
+        let search = RuntimeSearch::empty()
+            .with_library(Some(lib.clone()))
+            .with_env(true);
+        let found = search.locate().expect("found");
         assert_eq!(found.path, lib);
         assert_eq!(found.source, LibrarySource::Explicit);
 
-        discovery.explicit = Some(dir.path().join("missing.so"));
-        let err = discovery.locate().expect_err("missing");
+        let search = search.with_library(Some(dir.path().join("missing.so")));
+        let err = search.locate().expect_err("missing");
         assert!(matches!(err, Error::RuntimeMissing { .. }), "{err}");
         assert!(err.to_string().contains("--ort-lib"), "{err}");
     }
 
     #[test]
-    fn env_var_then_cache_in_order() {
+    fn cache_dirs_in_order_gpu_copy_first_when_preferred() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (a, b) = (dir.path().join("a"), dir.path().join("b"));
         for root in [&a, &b] {
@@ -507,40 +591,55 @@ mod tests {
         std::fs::create_dir_all(b.join("onnxruntime-gpu")).expect("mkdir");
         std::fs::write(b.join("onnxruntime").join(ORT_LIBRARY_FILE), b"x").expect("write");
         std::fs::write(b.join("onnxruntime-gpu").join(ORT_LIBRARY_FILE), b"x").expect("write");
-        let mut discovery = bare();
-        discovery.cache_roots = vec![a.clone(), b.clone()];
-        let found = discovery.locate().expect("found");
+        let search = RuntimeSearch::empty().with_cache_dirs(vec![a.clone(), b.clone()]);
+        let found = search.locate().expect("found");
         assert_eq!(found.path, b.join("onnxruntime").join(ORT_LIBRARY_FILE));
         assert_eq!(found.source, LibrarySource::Cache);
 
-        discovery.prefer_gpu = true;
-        let found = discovery.locate().expect("found");
+        let found = search.with_prefer_gpu(true).locate().expect("found");
         assert_eq!(found.path, b.join("onnxruntime-gpu").join(ORT_LIBRARY_FILE));
-
-        let env_lib = dir.path().join("env.so");
-        std::fs::write(&env_lib, b"x").expect("write");
-        discovery.ort_dylib_path = Some(env_lib.clone().into_os_string());
-        let found = discovery.locate().expect("found");
-        assert_eq!((found.path, found.source), (env_lib, LibrarySource::EnvVar));
     }
 
     #[test]
-    fn nothing_found_says_how_to_get_one() {
-        let mut discovery = bare();
-        discovery.cache_roots = vec![PathBuf::from("/nonexistent/cache")];
-        discovery.python = Some("/nonexistent/python3".into());
-        let err = discovery.locate().expect_err("nothing");
-        let message = err.to_string();
+    fn nothing_found_says_where_it_looked_and_how_to_get_one() {
+        let search = RuntimeSearch::empty()
+            .with_cache_dirs(vec![PathBuf::from("/nonexistent/cache")])
+            .with_python(Some("/nonexistent/python3".into()));
+        let message = search.locate().expect_err("nothing").to_string();
         for needle in [
             "just setup-ort",
             "pip install onnxruntime",
-            "--ort-lib",
-            "/nonexistent/cache",
+            "--ort-lib (not given)",
+            "ORT_DYLIB_PATH (not read)",
+            "/nonexistent/cache/onnxruntime/libonnxruntime.so.1.31.1 (absent)",
+            "python package via `/nonexistent/python3` (cannot run it: ",
         ] {
             assert!(
                 message.contains(needle),
                 "{needle:?} missing from {message}"
             );
         }
+    }
+
+    /// The default runs no program: the Python step is off until asked for.
+    #[test]
+    fn the_default_runs_no_python() {
+        let search = RuntimeSearch::default();
+        assert_eq!(search.python, None);
+        assert!(search.use_env && search.system && search.library.is_none());
+        let message = search
+            .with_env(false)
+            .with_system(false)
+            .with_cache_dirs(Vec::new())
+            .locate()
+            .expect_err("nothing")
+            .to_string();
+        assert!(
+            message.contains("python package (not searched)"),
+            "{message}"
+        );
+        let asked = RuntimeSearch::default().with_python_package(true);
+        assert!(asked.python.is_some());
+        assert_eq!(asked.with_python_package(false).python, None);
     }
 }

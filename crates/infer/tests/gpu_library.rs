@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use common::{fixture, golden_tensor, workspace};
 use imagenetx_infer::{
     CPU_PROVIDER, CUDA_PROVIDER, Classifier, ClassifierConfig, Error, ExecutionProvider,
-    ORT_LIBRARY_FILE, Runtime,
+    ORT_LIBRARY_FILE, Runtime, RuntimeSearch,
 };
 
 fn gpu_library() -> PathBuf {
@@ -33,7 +33,10 @@ fn gpu_library() -> PathBuf {
 #[test]
 #[ignore = "needs `just setup-gpu` (onnxruntime-gpu wheel, 255 MB)"]
 fn cuda_build_registers_cuda_or_says_why_not() {
-    let runtime = Runtime::discover(Some(&gpu_library()), true).expect("load the GPU build");
+    let search = RuntimeSearch::default()
+        .with_library(Some(gpu_library()))
+        .with_prefer_gpu(true);
+    let runtime = Runtime::find(&search).expect("load the GPU build");
     let model = fixture("nchw_dynamic.onnx");
     let cuda = Classifier::new(
         runtime,

@@ -152,7 +152,11 @@ fn introspection_of_every_convention_without_flags() {
         assert_eq!(info.output.classes, e.classes, "{ctx}");
         assert_eq!(info.output.background_first, e.classes == 1001, "{ctx}");
         assert_eq!(info.scores, e.scores, "{ctx}");
-        assert_eq!(info.preprocess_metadata.is_some(), e.metadata, "{ctx}");
+        assert_eq!(
+            info.metadata.custom("imagenetx.preprocess").is_some(),
+            e.metadata,
+            "{ctx}"
+        );
         assert_eq!(classifier.provider().used, CPU_PROVIDER, "{ctx}");
         for subject in [
             "provider",
@@ -162,7 +166,6 @@ fn introspection_of_every_convention_without_flags() {
             "batch",
             "input size",
             "class output",
-            "preprocessing",
             "classes",
             "scores",
         ] {
@@ -227,13 +230,24 @@ fn decisions_state_their_reasons() {
 }
 
 #[test]
-fn preprocess_metadata_is_exposed() {
+fn custom_metadata_is_exposed_as_written() {
     let classifier = load("input160.onnx");
-    let meta = classifier
-        .info()
-        .preprocess_metadata
-        .as_ref()
-        .expect("metadata");
+    let metadata = &classifier.info().metadata;
+    assert_eq!(
+        metadata.custom.keys().collect::<Vec<_>>(),
+        ["imagenetx.preprocess"]
+    );
+    // Values from fixtures/models/generate.py (`_model`, `plain`).
+    assert_eq!(
+        metadata.producer_name.as_deref(),
+        Some("imagenetx-fixtures")
+    );
+    assert_eq!(metadata.graph_name.as_deref(), Some("input160"));
+    // Not set by the generator: absent, not ONNX Runtime's placeholder values.
+    assert_eq!(metadata.model_version, None);
+    assert_eq!(metadata.description, None);
+    let raw = metadata.custom("imagenetx.preprocess").expect("metadata");
+    let meta: serde_json::Value = serde_json::from_str(raw).expect("JSON");
     // Values from fixtures/models/generate.py (INPUT160_PREPROCESS).
     assert_eq!(meta["crop"], 160);
     assert_eq!(meta["resize"], 182);
@@ -689,13 +703,10 @@ fn fixed_batch_models_get_padded_chunks_and_strided_views_work() {
 }
 
 #[test]
-fn discovery_finds_a_python_onnxruntime_package() {
-    let discovery = imagenetx_infer::Discovery {
-        python: Some(common::venv_python().into_os_string()),
-        system: false,
-        ..imagenetx_infer::Discovery::default()
-    };
-    let found = discovery.locate().expect("the venv has onnxruntime");
+fn search_finds_a_python_onnxruntime_package() {
+    let search = imagenetx_infer::RuntimeSearch::empty()
+        .with_python(Some(common::venv_python().into_os_string()));
+    let found = search.locate().expect("the venv has onnxruntime");
     assert_eq!(found.source, imagenetx_infer::LibrarySource::PythonPackage);
     assert!(
         found

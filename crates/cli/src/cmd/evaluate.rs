@@ -8,12 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
 use imagenetx::run::default_predictions_path;
-use imagenetx::{Evaluator, EvaluatorConfig, RunOutput, RuntimeChoice, Sink, Truth};
+use imagenetx::{Evaluator, EvaluatorConfig, RunOutput, RuntimeSearch, Sink, Truth};
 use imagenetx_dataset::{ImageEntry, discover_images};
 use imagenetx_imaging::ReadLimits;
-use imagenetx_infer::{
-    CheckpointPolicy, ExecutionProvider, Fingerprint, Prediction as TopK, Rows, SkippedFile,
-};
+use imagenetx_infer::{CheckpointPolicy, ExecutionProvider, Fingerprint, Rows, SkippedFile, TopK};
 use imagenetx_report::analysis as tables;
 use imagenetx_report::{Cell, Table};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -123,10 +121,10 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
 
     let mut evaluator = Evaluator::new(EvaluatorConfig {
         model: args.model.clone(),
-        runtime: RuntimeChoice {
-            library: args.ort_lib.clone(),
-            python_package: true,
-        },
+        // The command also finds ONNX Runtime in a Python `onnxruntime` package.
+        runtime: RuntimeSearch::default()
+            .with_library(args.ort_lib.clone())
+            .with_python_package(true),
         provider: args.ep,
         intra_threads: args.intra_threads,
         output: args.output.clone(),

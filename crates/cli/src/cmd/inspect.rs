@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use imagenetx::{Evaluator, EvaluatorConfig, ResolvedPreprocess, RuntimeChoice};
+use imagenetx::{Evaluator, EvaluatorConfig, ResolvedPreprocess, RuntimeSearch};
 use imagenetx_imaging::{PixelScale, Resize};
 use imagenetx_infer::{
     ExecutionProvider, ModelFile, ModelInfo, ProviderReport, RuntimeReport, format_shape,
@@ -59,10 +59,9 @@ struct Inspection<'a> {
 /// Runs `imagenetx inspect`.
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let evaluator = Evaluator::new(EvaluatorConfig {
-        runtime: RuntimeChoice {
-            library: args.ort_lib.clone(),
-            python_package: true,
-        },
+        runtime: RuntimeSearch::default()
+            .with_library(args.ort_lib.clone())
+            .with_python_package(true),
         provider: args.ep,
         intra_threads: args.threads,
         output: args.output.clone(),
@@ -124,7 +123,7 @@ fn write_text(out: &mut impl Write, i: &Inspection<'_>) -> std::io::Result<()> {
     for other in &info.other_outputs {
         writeln!(out, "other output   {other}")?;
     }
-    match &info.preprocess_metadata {
+    match info.metadata.custom(imagenetx::preprocess::METADATA_KEY) {
         Some(value) => writeln!(out, "preprocessing  model metadata {value}")?,
         None => writeln!(out, "preprocessing  defaults (no model metadata)")?,
     }

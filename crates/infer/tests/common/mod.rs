@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use imagenetx_infer::Runtime;
+use imagenetx_infer::{Runtime, RuntimeSearch};
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
@@ -22,9 +22,9 @@ pub fn fixture(name: &str) -> PathBuf {
     path
 }
 
-/// The ONNX Runtime found by the same discovery the binary uses; fails the test when absent.
+/// The ONNX Runtime the default search finds; fails the test when absent.
 pub fn runtime() -> &'static Runtime {
-    match Runtime::discover(None, false) {
+    match Runtime::find(&RuntimeSearch::default()) {
         Ok(runtime) => runtime,
         Err(err) => panic!("these tests need ONNX Runtime; run `just setup-ort` first.\n{err}"),
     }
