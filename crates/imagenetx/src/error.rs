@@ -34,10 +34,6 @@ pub enum Error {
     /// A setting or an input that cannot be used, and why.
     #[error("{0}")]
     Invalid(String),
-    /// The run was asked to stop (a signal, or a [`Sink`](crate::Sink) that returned
-    /// `false`); what was predicted is kept.
-    #[error("{0}")]
-    Stopped(String),
     /// An error with what was being done when it happened.
     #[error("{context}: {error}")]
     Context {

@@ -5,6 +5,46 @@
 //! This crate is the one dependency an embedder adds. It re-exports the crates it is built
 //! from ([`vocab`], [`imaging`], [`dataset`], [`infer`], [`factors`], [`report`]) and has one
 //! error type, [`Error`].
+//!
+//! - [`Evaluator`]: a model ready to run (ONNX Runtime found by a [`RuntimeSearch`], the model
+//!   inspected, its preprocessing resolved); [`Evaluator::run`] streams results to a
+//!   [`Sink`], [`Evaluator::evaluate`] does a whole evaluation in one call.
+//! - [`preprocess`]: defaults → the model's `imagenetx.preprocess` metadata → the caller's
+//!   [`PreprocessSpec`], each resolved field with the [`Layer`] it came from.
+//! - [`run`]: an evaluation that loses nothing (journal, run record, resume).
+//! - [`Truth`] and [`Scores`]: labels, top-1 / top-5 / ReaL accuracy, the factor analysis.
+//!
+//! ```no_run
+//! use imagenetx::{AnnotationOptions, Evaluator, EvaluatorConfig, dataset::discover_images};
+//!
+//! let mut evaluator = Evaluator::new(EvaluatorConfig::new("model.onnx"))?;
+//! let images = discover_images("imagenet/val".as_ref(), None)?;
+//! let evaluation = evaluator.evaluate(&images, &AnnotationOptions::default())?;
+//! if let Some(analysis) = evaluation.analysis() {
+//!     let pose = analysis.error_ratio(imagenetx::vocab::Factor::Pose);
+//!     println!("pose: {pose:?} times the usual share of errors");
+//! }
+//! evaluation.write_predictions("model.predictions.csv".as_ref())?;
+//! # Ok::<(), imagenetx::Error>(())
+//! ```
+//!
+//! The same preprocessing an embedder and the command get, field by field:
+//!
+//! ```
+//! use imagenetx::{Layer, PreprocessSpec, preprocess::resolve_layers};
+//! use imagenetx::vocab::Layout;
+//!
+//! // A model with a fixed 240x240 input, no metadata, the caller asking for bicubic.
+//! let caller = PreprocessSpec {
+//!     interpolation: Some(imagenetx::imaging::Interpolation::Bicubic),
+//!     ..PreprocessSpec::default()
+//! };
+//! let resolved = resolve_layers(Some((240, 240)), None, &caller, Layout::Nchw)?;
+//! assert_eq!(resolved.sources.crop.layer, Layer::ModelInput); // 240, from the input shape
+//! assert_eq!(resolved.sources.interpolation.layer, Layer::Caller);
+//! assert_eq!(resolved.sources.mean.layer, Layer::Default); // ImageNet mean
+//! # Ok::<(), imagenetx::Error>(())
+//! ```
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
