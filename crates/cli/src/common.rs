@@ -56,14 +56,9 @@ impl AnnotationArgs {
         Ok(self.options().annotation_dir()?)
     }
 
-    /// The annotated images: those of `--image-annotations` when given (all kept: prototypes
-    /// are ImageNet images), else the ImageNet-X files of `--partition` and `--factors`.
-    pub fn load_set(&self, dir: &AnnotationDir) -> anyhow::Result<AnnotatedSet> {
-        Ok(self.options().load_set(dir)?)
-    }
-
-    /// [`AnnotationArgs::load_set`] with the records of `--image-annotations` already read
-    /// (`None` without that flag).
+    /// The annotated images, with the records of `--image-annotations` already read (`None`
+    /// without that flag): those records when given (all kept: prototypes are ImageNet
+    /// images), else the ImageNet-X files of `--partition` and `--factors`.
     pub fn load_set_with(
         &self,
         dir: &AnnotationDir,
@@ -86,17 +81,6 @@ impl AnnotationArgs {
             keep_prototypes: self.keep_prototypes,
         }
     }
-}
-
-/// The annotation selection and scoring options of a run, as recorded in its JSON outputs.
-pub fn options_json(set: &AnnotatedSet, options: AnalysisOptions) -> serde_json::Value {
-    serde_json::json!({
-        "partition": set.options.partition,
-        "factors": set.options.selection,
-        "keep_prototypes": set.options.keep_prototypes,
-        "error_type": options.error_type,
-        "skip_empty_real": options.skip_empty_real,
-    })
 }
 
 /// `--partition`.
@@ -130,8 +114,19 @@ pub enum Format {
     Json,
 }
 
-/// Writes `contents` to `path` atomically (the inference crate's temporary file, fsync and
-/// rename): a reader sees the old file or the new one, never half.
+impl From<Format> for imagenetx::Format {
+    fn from(format: Format) -> Self {
+        match format {
+            Format::Table => imagenetx::Format::Table,
+            Format::Markdown => imagenetx::Format::Markdown,
+            Format::Csv => imagenetx::Format::Csv,
+            Format::Json => imagenetx::Format::Json,
+        }
+    }
+}
+
+/// Writes `contents` to `path` with the inference crate's atomic writer (temporary file,
+/// fsync, rename): a reader sees the old file or the new one, never half.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     imagenetx_infer::write_atomic(path, |w| w.write_all(contents))?;
     Ok(())

@@ -20,6 +20,9 @@ pub enum Error {
     /// Inputs of the statistics that do not fit together.
     #[error(transparent)]
     Factors(#[from] imagenetx_factors::Error),
+    /// Assembling a report or writing its plots.
+    #[error(transparent)]
+    Report(#[from] imagenetx_report::Error),
     /// Annotations that do not fit together.
     #[error(transparent)]
     Vocab(#[from] imagenetx_vocab::Error),
@@ -34,7 +37,7 @@ pub enum Error {
     /// A setting or an input that cannot be used, and why.
     #[error("{0}")]
     Invalid(String),
-    /// The run was asked to stop (a signal, or a [`Sink`](crate::Sink) that returned
+    /// The run was asked to stop (a signal, or a `Sink` that returned
     /// `false`); what was predicted is kept.
     #[error("{0}")]
     Stopped(String),

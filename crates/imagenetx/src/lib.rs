@@ -4,14 +4,21 @@
 //!
 //! This crate is the one dependency an embedder adds. It re-exports the crates it is built
 //! from ([`vocab`], [`imaging`], [`dataset`], [`infer`], [`factors`], [`report`]) and has one
-//! error type, [`Error`].
+//! error type, [`Error`]. The analyses of prediction files are one call each in
+//! [`analysis`] ([`analyze`], [`compare`], [`assemble_report`], [`annotation_summary`]).
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod analysis;
 mod annotations;
 mod error;
 
+pub use analysis::{
+    Analysis, AnalyzeOptions, AnnotationSummary, CompareOptions, ComparisonResult, Format,
+    ModelRun, ReportRequest, analyze, annotation_summary, assemble_report, compare, run_metadata,
+    write_plots, write_tables,
+};
 pub use annotations::AnnotationOptions;
 pub use error::{Error, Result, ResultExt};
 

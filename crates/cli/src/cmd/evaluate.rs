@@ -24,15 +24,17 @@ use imagenetx_infer::{
     ResumeSummary, Rows, RunCounts, RunFiles, RunRecord, RunState, Runtime, SkippedFile,
     sha256_hex,
 };
-use imagenetx_report::analysis as tables;
+use imagenetx_report::tables;
 use imagenetx_report::{Cell, Table};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::Outcome;
-use crate::cmd::report::{PlotArgs, ReportModel, ReportOptions, build_report, run_metadata};
+use crate::cmd::report::PlotArgs;
 use crate::common::{AnnotationArgs, ensure_dir, write_atomic};
 use crate::preprocess::{PreprocessArgs, resolve};
+use imagenetx::run_metadata;
+use imagenetx_report::assemble::{ReportModel, ReportOptions, build_report};
 
 /// Arguments of `imagenetx evaluate`.
 #[derive(Debug, clap::Args)]
@@ -920,7 +922,7 @@ fn report(
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 ensure_dir(parent)?;
             }
-            let figures = imagenetx_report::html::figures(&input);
+            let figures = imagenetx_report::figures::figures(&input);
             write_atomic(
                 path,
                 imagenetx_report::html::render_with_figures(&input, &figures).as_bytes(),
