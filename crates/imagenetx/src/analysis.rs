@@ -894,3 +894,92 @@ impl AnnotationSummary {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run record as `evaluate` writes it (the fields the report shows, and the rest).
+    fn record_json() -> Value {
+        json!({
+            "imagenetx_version": "0.1.0",
+            "state": "complete",
+            "model": { "path": "models/m.onnx", "sha256": "ab12" },
+            "model_info": {
+                "path": "models/m.onnx",
+                "input": {
+                    "name": "input", "element_type": "f32", "shape": ["N", 3, 224, 224],
+                    "layout": "NCHW", "batch": "N", "height": 224, "width": 224
+                },
+                "output": {
+                    "name": "logits", "element_type": "f32", "shape": ["N", 1000],
+                    "classes": 1000, "background_first": false
+                },
+                "scores": "logits",
+                "other_outputs": [],
+                "preprocess_metadata": null,
+                "decisions": []
+            },
+            "preprocessing": {
+                "config": { "layout": "NCHW", "crop_height": 224 },
+                "decisions": []
+            },
+            "provider": { "requested": "cuda", "used": "CPUExecutionProvider", "fallback": "no GPU" },
+            "runtime": {
+                "version": "1.31.1",
+                "library": { "path": "/lib/libonnxruntime.so", "source": "cache", "reason": "cached" }
+            },
+            "predictions": "m.csv",
+            "counts": { "images": 5, "predicted": 4, "resumed": 0, "skipped": 1 },
+            "skipped": [{ "file": "x.JPEG", "reason": "truncated" }]
+        })
+    }
+
+    #[test]
+    fn run_metadata_shows_the_records_fields_as_text() {
+        let dir = tempfile::tempdir().expect("temp folder");
+        let predictions = dir.path().join("m.csv");
+        let record = dir.path().join("m.run.json");
+        std::fs::write(&record, record_json().to_string()).expect("write");
+        let rows = run_metadata(&predictions);
+        let expected = [
+            ("run record", record.display().to_string()),
+            ("model", "models/m.onnx".to_string()),
+            ("model sha256", "ab12".to_string()),
+            (
+                "preprocessing",
+                r#"{"crop_height":224,"layout":"NCHW"}"#.to_string(),
+            ),
+            ("provider", "CPUExecutionProvider".to_string()),
+            ("provider requested", "cuda".to_string()),
+            ("provider fallback", "no GPU".to_string()),
+            ("ONNX Runtime", "1.31.1".to_string()),
+            ("imagenetx", "0.1.0".to_string()),
+            ("images", "5".to_string()),
+            ("predicted", "4".to_string()),
+            ("skipped", "1".to_string()),
+        ];
+        let expected: Vec<(String, String)> = expected
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        assert_eq!(rows, expected);
+
+        // Without a fallback there is no fallback row.
+        let mut json = record_json();
+        json["provider"]["fallback"] = Value::Null;
+        std::fs::write(&record, json.to_string()).expect("write");
+        let rows = run_metadata(&predictions);
+        assert!(rows.iter().all(|(k, _)| k != "provider fallback"));
+        assert_eq!(rows.len(), expected.len() - 1);
+    }
+
+    #[test]
+    fn run_metadata_is_empty_without_a_readable_record() {
+        let dir = tempfile::tempdir().expect("temp folder");
+        let predictions = dir.path().join("m.csv");
+        assert!(run_metadata(&predictions).is_empty());
+        std::fs::write(dir.path().join("m.run.json"), "{ not json").expect("write");
+        assert!(run_metadata(&predictions).is_empty());
+    }
+}
