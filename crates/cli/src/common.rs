@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use imagenetx::AnnotationOptions;
-use imagenetx_dataset::{AnnotatedSet, AnnotationDir, LoadOptions, Partition, Selection};
+use imagenetx_dataset::{LoadOptions, Partition, Selection};
 use imagenetx_factors::intervals::IntervalOptions;
 use imagenetx_factors::{AnalysisOptions, ErrorType};
 
@@ -48,18 +48,6 @@ impl AnnotationArgs {
         }
     }
 
-    /// The annotations folder, found as `--annotations` says or by discovery.
-    /// It reads the factor annotations through the parse cache unless `--no-cache`.
-    pub fn dir(&self) -> anyhow::Result<AnnotationDir> {
-        Ok(self.options().annotation_dir()?)
-    }
-
-    /// The annotated images: those of `--image-annotations` when given (all kept: prototypes
-    /// are ImageNet images), else the ImageNet-X files of `--partition` and `--factors`.
-    pub fn load_set(&self, dir: &AnnotationDir) -> anyhow::Result<AnnotatedSet> {
-        Ok(self.options().load_set(dir)?)
-    }
-
     /// What to load.
     pub fn load_options(&self) -> LoadOptions {
         LoadOptions {
@@ -74,17 +62,6 @@ impl AnnotationArgs {
             keep_prototypes: self.keep_prototypes,
         }
     }
-}
-
-/// The annotation selection and scoring options of a run, as recorded in its JSON outputs.
-pub fn options_json(set: &AnnotatedSet, options: AnalysisOptions) -> serde_json::Value {
-    serde_json::json!({
-        "partition": set.options.partition,
-        "factors": set.options.selection,
-        "keep_prototypes": set.options.keep_prototypes,
-        "error_type": options.error_type,
-        "skip_empty_real": options.skip_empty_real,
-    })
 }
 
 /// `--partition`.
@@ -118,11 +95,15 @@ pub enum Format {
     Json,
 }
 
-/// Writes `contents` to `path` atomically (the inference crate's temporary file, fsync and
-/// rename): a reader sees the old file or the new one, never half.
-pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    imagenetx_infer::write_atomic(path, |w| w.write_all(contents))?;
-    Ok(())
+impl From<Format> for imagenetx::Format {
+    fn from(format: Format) -> Self {
+        match format {
+            Format::Table => imagenetx::Format::Table,
+            Format::Markdown => imagenetx::Format::Markdown,
+            Format::Csv => imagenetx::Format::Csv,
+            Format::Json => imagenetx::Format::Json,
+        }
+    }
 }
 
 /// Makes the output folder.

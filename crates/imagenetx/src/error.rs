@@ -20,6 +20,9 @@ pub enum Error {
     /// Inputs of the statistics that do not fit together.
     #[error(transparent)]
     Factors(#[from] imagenetx_factors::Error),
+    /// Assembling a report or writing its plots.
+    #[error(transparent)]
+    Report(#[from] imagenetx_report::Error),
     /// Annotations that do not fit together.
     #[error(transparent)]
     Vocab(#[from] imagenetx_vocab::Error),

@@ -45,10 +45,14 @@
 //! assert_eq!(resolved.sources.mean.layer, Layer::Default); // ImageNet mean
 //! # Ok::<(), imagenetx::Error>(())
 //! ```
+//!
+//! The analyses of prediction files are one call each in [`analysis`] ([`analyze`],
+//! [`compare`], [`assemble_report`], [`annotation_summary`]).
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod analysis;
 mod annotations;
 mod error;
 pub mod evaluate;
@@ -56,6 +60,11 @@ pub mod preprocess;
 pub mod run;
 mod score;
 
+pub use analysis::{
+    Analysis, AnalyzeOptions, AnnotationSummary, CompareOptions, ComparisonResult, Format,
+    ModelRun, ReportRequest, analyze, annotation_summary, assemble_report, compare, run_metadata,
+    write_file, write_plots, write_tables,
+};
 pub use annotations::AnnotationOptions;
 pub use error::{Error, Result, ResultExt};
 pub use evaluate::{Collect, Evaluator, EvaluatorConfig, RunStats, Sink};

@@ -167,6 +167,44 @@ impl Truth {
     }
 }
 
+impl Truth {
+    /// The HTML report's input for one evaluated model: its `analysis` and aligned
+    /// `predictions` ([`Scores`]), the run record beside `predictions_csv`, and thumbnails of
+    /// the annotated images among `images`.
+    pub fn report(
+        &self,
+        model: &str,
+        images: &[ImageEntry],
+        scores: &Scores,
+        predictions_csv: &std::path::Path,
+    ) -> Result<Option<imagenetx_report::model::ReportInput>> {
+        let (Some(set), Some(analysis)) = (&self.set, &scores.analysis) else {
+            return Ok(None);
+        };
+        let options = imagenetx_report::assemble::ReportOptions {
+            title: format!("ImageNet-X report: {model}"),
+            // Thumbnails are of annotated images only.
+            image_paths: images
+                .iter()
+                .filter(|i| set.position(i.file_name()).is_some())
+                .map(|i| (i.file_name().to_string(), i.path().to_path_buf()))
+                .collect(),
+            ..imagenetx_report::assemble::ReportOptions::default()
+        };
+        let input = imagenetx_report::assemble::build_report(
+            set,
+            self.names.as_ref(),
+            &[imagenetx_report::assemble::ReportModel {
+                analysis: analysis.clone(),
+                predictions: &scores.predictions,
+                metadata: crate::analysis::run_metadata(predictions_csv),
+            }],
+            &options,
+        )?;
+        Ok(Some(input))
+    }
+}
+
 /// Top-1, top-5 and ReaL accuracy counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Accuracy {

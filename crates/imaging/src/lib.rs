@@ -7,7 +7,8 @@
 //! point), centre crop with torchvision's offsets, then
 //! `(p / 255 - mean) / std` in `f32`, written straight into a caller's
 //! buffer in NCHW or NHWC. The uint8 crop is available too
-//! ([`Preprocessor::crop_file`]).
+//! ([`Preprocessor::crop_file`]). [`decode_file`] decodes an image for display, with the
+//! same rules and limits and no preprocessing.
 //!
 //! For the default [`PreprocessConfig::torchvision`] the output equals, bit
 //! for bit, torchvision's
@@ -74,5 +75,5 @@ pub use limits::{
     BudgetPermit, DEFAULT_DECODE_BUDGET, DEFAULT_MAX_FILE_BYTES, DecodeBudget, DecodeWarning,
     REFUSE_PIXELS, ReadLimits, WARN_PIXELS,
 };
-pub use pipeline::{Preprocessor, RETAIN_MAX_BYTES};
+pub use pipeline::{Preprocessor, RETAIN_MAX_BYTES, decode_file};
 pub use resample::Coefficients;

@@ -133,11 +133,7 @@ impl Preprocessor {
     /// image outside the budget.
     pub fn decode_file(&mut self, path: &Path) -> Result<RgbImage> {
         let mut gate = self.gate();
-        let result = read_file(path, &mut gate).and_then(|bytes| {
-            let mut out = RgbImage::default();
-            decode_into(&mut self.jpeg, &bytes, path, &mut out, &mut gate)?;
-            Ok(out)
-        });
+        let result = read_and_decode(&mut self.jpeg, path, &mut gate);
         self.finish(gate);
         result
     }
@@ -301,6 +297,30 @@ impl Preprocessor {
         self.trim();
         result
     }
+}
+
+/// Reads and decodes an image file to RGB, like Pillow's
+/// `Image.open(path).convert("RGB")`: the decoding of
+/// [`Preprocessor::decode_file`] without a preprocessing configuration (for
+/// an image that is shown rather than fed to a model).
+///
+/// The file is bounded by `limits` as a [`Preprocessor`]'s files are (only a
+/// regular file, at most [`ReadLimits::max_file_bytes`], at most
+/// [`ReadLimits::max_pixels`] from its header), and its decode memory is
+/// reserved from [`DecodeBudget::global`] until this returns. An image over
+/// [`ReadLimits::warn_pixels`] is decoded; the warning is not kept.
+pub fn decode_file(path: &Path, limits: ReadLimits) -> Result<RgbImage> {
+    let mut gate = Gate::new(limits, Some(DecodeBudget::global().clone()));
+    let mut jpeg = JpegDecoder::new()?;
+    read_and_decode(&mut jpeg, path, &mut gate)
+}
+
+/// Reads `path` through `gate` and decodes it to RGB.
+fn read_and_decode(jpeg: &mut JpegDecoder, path: &Path, gate: &mut Gate) -> Result<RgbImage> {
+    let bytes = read_file(path, gate)?;
+    let mut out = RgbImage::default();
+    decode_into(jpeg, &bytes, path, &mut out, gate)?;
+    Ok(out)
 }
 
 /// Opens `path` for reading without blocking: `O_NONBLOCK`, so that a FIFO
@@ -495,6 +515,44 @@ fn normalisation_table(config: &PreprocessConfig) -> [[f32; 256]; 3] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decode_file_decodes_as_the_preprocessor_within_the_limits() {
+        let dir = tempfile::tempdir().expect("temp folder");
+        let dir = dir.path();
+        // A grey-alpha PNG: converted to RGB by Pillow's rules, not just copied.
+        let path = dir.join("la.png");
+        let pixels: Vec<u8> = (0..7 * 5)
+            .flat_map(|i| [(i * 7) as u8, (255 - i * 3) as u8])
+            .collect();
+        image::save_buffer(&path, &pixels, 7, 5, image::ExtendedColorType::La8).expect("png");
+        let plain = decode_file(&path, ReadLimits::default()).expect("decodes");
+        let mut pre = Preprocessor::new(PreprocessConfig::torchvision()).expect("valid");
+        let expected = pre.decode_file(&path).expect("decodes");
+        assert_eq!((plain.width(), plain.height()), (7, 5));
+        assert_eq!(plain.as_bytes(), expected.as_bytes());
+        assert_eq!(&plain.as_bytes()[..3], &[0, 0, 0]);
+
+        let small = ReadLimits {
+            max_file_bytes: 8,
+            ..ReadLimits::default()
+        };
+        assert!(matches!(
+            decode_file(&path, small),
+            Err(Error::FileTooLarge { limit: 8, .. })
+        ));
+        let few = ReadLimits {
+            max_pixels: 34,
+            ..ReadLimits::default()
+        };
+        assert!(matches!(
+            decode_file(&path, few),
+            Err(Error::TooManyPixels { .. })
+        ));
+        let missing =
+            decode_file(&dir.join("missing.png"), ReadLimits::default()).expect_err("no such file");
+        assert!(missing.to_string().contains("missing.png"), "{missing}");
+    }
 
     #[test]
     fn preprocessor_moves_to_worker_threads() {

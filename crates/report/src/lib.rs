@@ -1,7 +1,13 @@
-//! Tables for ImageNet-X factor analyses: the paper toolkit's CSV layouts, Markdown for pull
-//! requests, aligned text for terminals and JSON for machines; SVG charts ([`plots`]), the
-//! self-contained HTML report ([`html::render`]) and a Markdown summary
-//! ([`markdown::summary`]), all from plain data.
+//! Tables, plots and reports for ImageNet-X factor analyses.
+//!
+//! - [`table`] and [`tables`]: the paper toolkit's CSV layouts, Markdown for pull requests,
+//!   aligned text for terminals and JSON for machines;
+//! - [`model`]: the report's data model, plain data shared by every renderer;
+//! - [`plots`] and [`figures`]: SVG charts, and the report's figures ([`raster`] makes PNGs);
+//! - [`html`]: the self-contained HTML report ([`html::render`]); [`markdown`]: a Markdown
+//!   summary ([`markdown::summary`]);
+//! - [`assemble`]: a report assembled from analyses, annotated images and image files
+//!   ([`assemble::build_report`]), and its plots written as files.
 //!
 //! ```
 //! use imagenetx_report::table::{Cell, Table};
@@ -15,11 +21,16 @@
 #![warn(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
-pub mod analysis;
+pub mod assemble;
+mod error;
+pub mod figures;
 pub mod html;
 pub mod markdown;
+pub mod model;
 pub mod plots;
 pub mod raster;
 pub mod table;
+pub mod tables;
 
+pub use error::{Error, Result};
 pub use table::{Cell, Table};

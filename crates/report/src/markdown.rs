@@ -3,7 +3,7 @@
 //! comparison.
 //!
 //! ```
-//! use imagenetx_report::html::{FactorStats, ModelReport};
+//! use imagenetx_report::model::{FactorStats, ModelReport};
 //! use imagenetx_report::markdown::{Summary, summary};
 //!
 //! let model = ModelReport {
@@ -25,94 +25,10 @@
 //! assert!(text.contains("| pose | 400 | — | 1.40 [1.30, 1.50] |"));
 //! ```
 
-use crate::table::{fixed, p_value, with_interval};
+use crate::table::{fixed, with_interval};
 use std::fmt::Write as _;
 
-use imagenetx_factors::compare::Comparison;
-
-use crate::html::ModelReport;
-
-/// One difference between two models found by a comparison.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Difference {
-    /// What differs ("pose error ratio", "accuracy").
-    pub metric: String,
-    /// The first model.
-    pub model_a: String,
-    /// The second model.
-    pub model_b: String,
-    /// Value of the first model.
-    pub value_a: Option<f64>,
-    /// Value of the second model.
-    pub value_b: Option<f64>,
-    /// Estimated difference (b − a).
-    pub difference: f64,
-    /// Interval of the difference.
-    pub interval: Option<(f64, f64)>,
-    /// p-value of the test, if one was run.
-    pub p_value: Option<f64>,
-    /// Whether the difference is significant at the comparison's level.
-    pub significant: bool,
-}
-
-impl Difference {
-    /// The difference as table cells for people, unescaped: metric, model a, model b, value a,
-    /// value b, b − a, interval, p-value (the column order of every differences table).
-    pub fn cells(&self) -> [String; 8] {
-        [
-            self.metric.clone(),
-            self.model_a.clone(),
-            self.model_b.clone(),
-            fixed(self.value_a, 3),
-            fixed(self.value_b, 3),
-            format!("{:+.3}", self.difference),
-            self.interval
-                .map(|(lo, hi)| format!("[{lo:+.3}, {hi:+.3}]"))
-                .unwrap_or_else(|| "—".into()),
-            p_value(self.p_value),
-        ]
-    }
-}
-
-/// The differences of a paired comparison (B against A): the overall accuracy (exact
-/// McNemar test) and each tested factor's accuracy (McNemar, Holm-corrected), with the paired
-/// bootstrap intervals of `accuracy_b − accuracy_a`. Significance is the comparison's.
-pub fn differences(c: &Comparison) -> Vec<Difference> {
-    let alpha = 1.0 - c.options.confidence();
-    let mut out = vec![Difference {
-        metric: "accuracy (all images)".into(),
-        model_a: c.model_a.clone(),
-        model_b: c.model_b.clone(),
-        value_a: ratio(c.overall.a_correct, c.overall.images),
-        value_b: ratio(c.overall.b_correct, c.overall.images),
-        difference: ratio(c.overall.b_correct, c.overall.images).unwrap_or(f64::NAN)
-            - ratio(c.overall.a_correct, c.overall.images).unwrap_or(f64::NAN),
-        interval: c.accuracy_diff_interval.map(|i| (i.low, i.high)),
-        p_value: Some(c.p_value),
-        significant: c.p_value <= alpha,
-    }];
-    for f in &c.factors {
-        let (Some(difference), Some(p)) = (f.accuracy_diff, f.p_holm.or(f.p_value)) else {
-            continue;
-        };
-        out.push(Difference {
-            metric: format!("{} accuracy", f.factor.name()),
-            model_a: c.model_a.clone(),
-            model_b: c.model_b.clone(),
-            value_a: f.accuracy_a,
-            value_b: f.accuracy_b,
-            difference,
-            interval: f.accuracy_diff_interval.map(|i| (i.low, i.high)),
-            p_value: Some(p),
-            significant: f.significant,
-        });
-    }
-    out
-}
-
-fn ratio(part: u64, whole: u64) -> Option<f64> {
-    (whole > 0).then(|| part as f64 / whole as f64)
-}
+use crate::model::{Difference, ModelReport, ReportInput};
 
 /// What the summary shows.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -129,6 +45,21 @@ pub struct Summary {
     pub differences: Vec<Difference>,
     /// How intervals were computed, printed under the tables.
     pub interval_note: Option<String>,
+}
+
+impl Summary {
+    /// The summary of a report: its title, description, models, differences and interval
+    /// note, with the `worst` factors of each model.
+    pub fn of_report(input: &ReportInput, worst: usize) -> Self {
+        Summary {
+            title: input.title.clone(),
+            description: input.description.clone(),
+            models: input.models.clone(),
+            worst,
+            differences: input.differences.clone(),
+            interval_note: input.interval_note.clone(),
+        }
+    }
 }
 
 /// Escapes characters that would break a Markdown table cell or start markup.
@@ -256,7 +187,7 @@ pub fn summary(input: &Summary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::html::FactorStats;
+    use crate::model::{FactorStats, differences};
 
     fn model(name: &str) -> ModelReport {
         let f = |factor: &str, er: f64, small: bool| FactorStats {
@@ -330,6 +261,16 @@ mod tests {
     }
 
     #[test]
+    fn no_significant_difference_is_said() {
+        let text = summary(&Summary {
+            models: vec![model("m")],
+            differences: vec![Difference::default()],
+            ..Default::default()
+        });
+        assert!(text.contains("No significant difference among the 1 compared."));
+    }
+
+    #[test]
     fn differences_of_a_comparison_keep_its_significance() {
         use imagenetx_factors::compare::compare;
         use imagenetx_factors::intervals::IntervalOptions;
@@ -376,15 +317,5 @@ mod tests {
             text.contains("| pose accuracy | a | b | 0.000 | 1.000 | +1.000 |"),
             "{text}"
         );
-    }
-
-    #[test]
-    fn no_significant_difference_is_said() {
-        let text = summary(&Summary {
-            models: vec![model("m")],
-            differences: vec![Difference::default()],
-            ..Default::default()
-        });
-        assert!(text.contains("No significant difference among the 1 compared."));
     }
 }

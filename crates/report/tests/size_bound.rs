@@ -3,7 +3,8 @@
 //! text, and thumbnails of pure noise (the worst case for JPEG) limited by
 //! `THUMBNAIL_BUDGET`.
 
-use imagenetx_report::html::{
+use imagenetx_report::html;
+use imagenetx_report::model::{
     self, FactorStats, Gallery, GalleryCard, GallerySection, ModelReport, ReportInput,
     THUMBNAIL_BUDGET, Thumbnail,
 };
@@ -94,7 +95,7 @@ fn input(thumbnails: bool) -> ReportInput {
                 .collect(),
         })
         .collect();
-    let dropped = html::limit_thumbnails(&mut galleries, THUMBNAIL_BUDGET);
+    let dropped = model::limit_thumbnails(&mut galleries, THUMBNAIL_BUDGET);
     if thumbnails {
         assert!(dropped > 0, "noise thumbnails should exceed the budget");
     }

@@ -3,8 +3,7 @@
 //!
 //! `embed_analyze OUT_DIR PREDICTIONS.csv... [--image-annotations FILE]` (the annotations
 //! folder found as the CLI finds it)
-use imagenetx::factors::{AnalysisOptions, analyze};
-use imagenetx::{AnnotationOptions, dataset::read_predictions};
+use imagenetx::{AnalyzeOptions, AnnotationOptions, vocab::Factor};
 
 fn main() -> Result<(), imagenetx::Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -17,37 +16,18 @@ fn main() -> Result<(), imagenetx::Error> {
         [files @ .., flag, file] if flag == "--image-annotations" => (files, Some(file.into())),
         files => (files, None),
     };
-    let options = AnnotationOptions {
-        image_annotations,
-        ..AnnotationOptions::default()
+    let options = AnalyzeOptions {
+        annotations: AnnotationOptions {
+            image_annotations,
+            ..AnnotationOptions::default()
+        },
+        ..AnalyzeOptions::default()
     };
-    let set = options.load_set(&options.annotation_dir()?)?;
-    let mut results = Vec::new();
-    for file in files {
-        let aligned = read_predictions(file.as_ref(), &set, false)?;
-        let model = imagenetx::evaluate::model_name(file.as_ref());
-        let analysis = analyze(
-            &set.annotations,
-            &model,
-            &aligned.predictions,
-            AnalysisOptions::default(),
-        )?;
-        println!(
-            "{model}: error ratio of pose {:?}",
-            analysis.error_ratio(imagenetx::vocab::Factor::Pose)
-        );
-        results.push(analysis);
+    let files: Vec<std::path::PathBuf> = files.iter().map(Into::into).collect();
+    let analysis = imagenetx::analyze(&files, &options)?;
+    for run in &analysis.models {
+        let pose = run.analysis.error_ratio(Factor::Pose);
+        println!("{}: error ratio of pose {pose:?}", run.analysis.model);
     }
-    let write = |name: &str, table: imagenetx::report::Table| {
-        let path = std::path::Path::new(out).join(name);
-        std::fs::write(&path, table.to_csv()).map_err(|e| imagenetx::Error::io(path, e))
-    };
-    use imagenetx::report::analysis as tables;
-    write("accuracies_per_factor.csv", tables::accuracies(&results))?;
-    write("error_ratios.csv", tables::error_ratios(&results))?;
-    write(
-        "accuracies_per_factor_metaclass.csv",
-        tables::metaclass_accuracies(&results),
-    )?;
-    Ok(())
+    analysis.write(out.as_ref())
 }

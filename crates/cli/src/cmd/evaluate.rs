@@ -12,13 +12,12 @@ use imagenetx::{Evaluator, EvaluatorConfig, RunOutput, RuntimeSearch, Sink, Trut
 use imagenetx_dataset::{ImageEntry, discover_images};
 use imagenetx_imaging::ReadLimits;
 use imagenetx_infer::{CheckpointPolicy, ExecutionProvider, Fingerprint, Rows, SkippedFile, TopK};
-use imagenetx_report::analysis as tables;
 use imagenetx_report::{Cell, Table};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::Outcome;
-use crate::cmd::report::{PlotArgs, ReportModel, ReportOptions, build_report, run_metadata};
-use crate::common::{AnnotationArgs, ensure_dir, write_atomic};
+use crate::cmd::report::PlotArgs;
+use crate::common::{AnnotationArgs, ensure_dir};
 use crate::preprocess::PreprocessArgs;
 
 /// Arguments of `imagenetx evaluate`.
@@ -403,62 +402,30 @@ fn report(
         );
     }
 
-    if let (Some(set), Some(analysis)) = (&truth.set, scores.analysis) {
-        let predictions = scores.predictions;
+    if let (Some(set), Some(analysis)) = (&truth.set, &scores.analysis) {
         let covered = analysis.counts.overall.images;
         println!(
             "\nImageNet-X factors ({} factor, {covered} of {} annotated images predicted); error ratio = (1 - accuracy on the factor) / (1 - accuracy)\n",
             set.options.selection.name(),
             set.len()
         );
-        println!("{}", factor_view(&analysis).to_text(4));
-        if let Some(path) = &args.report {
-            let options = ReportOptions {
-                title: format!("ImageNet-X report: {model}"),
-                // Thumbnails are of annotated images only.
-                image_paths: images
-                    .iter()
-                    .filter(|i| set.position(i.file_name()).is_some())
-                    .map(|i| (i.file_name().to_string(), i.path().to_path_buf()))
-                    .collect(),
-                ..ReportOptions::default()
-            };
-            let input = build_report(
-                set,
-                truth.names.as_ref(),
-                &[ReportModel {
-                    analysis: analysis.clone(),
-                    predictions: &predictions,
-                    metadata: run_metadata(predictions_path),
-                }],
-                &options,
-            )?;
+        println!("{}", factor_view(analysis).to_text(4));
+        if let Some(path) = &args.report
+            && let Some(input) = truth.report(&model, images, &scores, predictions_path)?
+        {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 ensure_dir(parent)?;
             }
-            let figures = imagenetx_report::html::figures(&input);
-            write_atomic(
+            let figures = imagenetx_report::figures::figures(&input);
+            imagenetx::write_file(
                 path,
                 imagenetx_report::html::render_with_figures(&input, &figures).as_bytes(),
             )?;
             eprintln!("wrote the report {}", path.display());
             args.plots.write(&figures)?;
         }
-        let results = [analysis];
         if let Some(dir) = &args.analysis_out {
-            ensure_dir(dir)?;
-            write_atomic(
-                &dir.join("accuracies_per_factor.csv"),
-                tables::accuracies(&results).to_csv().as_bytes(),
-            )?;
-            write_atomic(
-                &dir.join("error_ratios.csv"),
-                tables::error_ratios(&results).to_csv().as_bytes(),
-            )?;
-            write_atomic(
-                &dir.join("accuracies_per_factor_metaclass.csv"),
-                tables::metaclass_accuracies(&results).to_csv().as_bytes(),
-            )?;
+            imagenetx::write_tables(dir, std::slice::from_ref(analysis))?;
         }
     }
     Ok(())

@@ -1,8 +1,9 @@
-//! The tables of a factor analysis, in the paper toolkit's layouts.
+//! The tables of a factor analysis and of the annotations, in the paper toolkit's layouts.
 
 use imagenetx_factors::compare::Comparison;
+use imagenetx_factors::correlation::{indicators, spearman_matrix};
 use imagenetx_factors::intervals::{Interval, IntervalOptions, ModelIntervals};
-use imagenetx_factors::{Factor, Metaclass, ModelAnalysis};
+use imagenetx_factors::{Annotations, Factor, Metaclass, ModelAnalysis, N_FACTORS};
 use serde_json::{Map, Value, json};
 
 use crate::table::{Cell, Table};
@@ -574,4 +575,93 @@ pub fn comparison_summary(c: &Comparison) -> String {
             significant.join(", ")
         },
     )
+}
+/// `lead`, the factor names, then `tail`.
+fn factor_columns(lead: &str, tail: &[&str]) -> Vec<String> {
+    std::iter::once(lead)
+        .chain(Factor::ALL.iter().map(|f| f.name()))
+        .chain(tail.iter().copied())
+        .map(String::from)
+        .collect()
+}
+
+/// How often each factor is annotated. Rows: each metaclass, then `all`; columns: images
+/// with each factor, then images.
+pub fn annotation_counts(annotations: &Annotations) -> Table {
+    let per_metaclass = annotations.metaclass_factor_totals();
+    let mut images = [0u64; Metaclass::ALL.len()];
+    for i in 0..annotations.len() {
+        images[annotations.metaclass_of(i).index()] += 1;
+    }
+    let mut table = Table::new(factor_columns("metaclass", &["images"]));
+    for metaclass in Metaclass::ALL {
+        let mut row = vec![Cell::text(metaclass.name())];
+        row.extend(
+            per_metaclass[metaclass.index()]
+                .iter()
+                .map(|c| Cell::Int(*c)),
+        );
+        row.push(Cell::Int(images[metaclass.index()]));
+        table.push(row);
+    }
+    let mut all = vec![Cell::text("all")];
+    all.extend(annotations.factor_totals().iter().map(|c| Cell::Int(*c)));
+    all.push(Cell::Int(annotations.len() as u64));
+    table.push(all);
+    table
+}
+
+/// [`annotation_counts`] with factors as rows (easier to read on a terminal): the first
+/// column is `factor`, then one column per row of `table`.
+pub fn factors_as_rows(table: &Table) -> Table {
+    let mut columns = vec![table.columns[0].clone()];
+    columns.extend(table.rows.iter().map(|r| r[0].csv()));
+    let mut out = Table::new(columns);
+    for (c, name) in table.columns.iter().enumerate().skip(1) {
+        let mut row = vec![Cell::text(name)];
+        row.extend(table.rows.iter().map(|r| r[c].clone()));
+        out.push(row);
+    }
+    out.columns[0] = "factor".to_string();
+    out
+}
+
+/// The toolkit's `compute_metaclass_prevalence_shift` on the annotations: per metaclass with
+/// annotated factors, (prevalence of the factor in the metaclass − overall prevalence) /
+/// overall prevalence.
+pub fn annotation_metaclass_prevalence_shift(annotations: &Annotations) -> Table {
+    let per_metaclass = annotations.metaclass_factor_totals();
+    let overall: [u64; N_FACTORS] = annotations.factor_totals();
+    let mut table = Table::new(factor_columns("metaclass", &[]));
+    for metaclass in Metaclass::ALL {
+        if per_metaclass[metaclass.index()].iter().all(|c| *c == 0) {
+            continue;
+        }
+        let shift =
+            imagenetx_factors::prevalence_shift(&per_metaclass[metaclass.index()], &overall);
+        let mut row = vec![Cell::text(metaclass.name())];
+        row.extend(shift.iter().map(|s| Cell::Num(Some(*s))));
+        table.push(row);
+    }
+    table
+}
+
+/// Spearman correlations between the factors and metaclass indicators of the annotations,
+/// and their p-values: `(rho, p)`, square tables with a leading `factor` column.
+pub fn factor_correlations(annotations: &Annotations) -> (Table, Table) {
+    let columns = indicators(annotations);
+    let matrix = spearman_matrix(&columns);
+    let names: Vec<String> = std::iter::once("factor".to_string())
+        .chain(columns.iter().map(|c| c.name.clone()))
+        .collect();
+    let (mut rho, mut p) = (Table::new(names.clone()), Table::new(names));
+    for (column, row) in columns.iter().zip(&matrix) {
+        let mut r = vec![Cell::text(&column.name)];
+        let mut q = vec![Cell::text(&column.name)];
+        r.extend(row.iter().map(|c| Cell::Num(c.map(|c| c.rho))));
+        q.extend(row.iter().map(|c| Cell::Num(c.map(|c| c.p_value))));
+        rho.push(r);
+        p.push(q);
+    }
+    (rho, p)
 }
