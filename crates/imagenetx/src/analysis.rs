@@ -918,6 +918,7 @@ mod tests {
                 },
                 "scores": "logits",
                 "other_outputs": [],
+                // A record of an older version (metadata not recorded) still reads.
                 "preprocess_metadata": null,
                 "decisions": []
             },

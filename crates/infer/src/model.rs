@@ -233,7 +233,9 @@ pub struct ModelInfo {
     pub scores: ScoreKind,
     /// Every other output's name and shape, for the record.
     pub other_outputs: Vec<String>,
-    /// The model's metadata (producer, description, custom entries).
+    /// The model's metadata (producer, description, custom entries). Run records written
+    /// before it was recorded read as empty metadata.
+    #[serde(default)]
     pub metadata: ModelMetadata,
     /// Every decision, in the order it was made, with its reason.
     pub decisions: Vec<Decision>,
