@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-mod parity_util;
+use crate::parity_util;
 use parity_util::{imagenetx, workspace_root};
 
 /// Whether `needle` occurs in `haystack`.

@@ -10,13 +10,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-mod parity_util;
-use parity_util::{venv_python, workspace_root as root};
+use crate::parity_util;
+use imagenetx_test_support::{fixture, python_script, workspace_root as root};
+use parity_util::imagenetx;
 
 fn model(name: &str) -> PathBuf {
-    let path = root().join("fixtures/models").join(name);
-    assert!(path.is_file(), "fixture {} is missing", path.display());
-    path
+    fixture(Path::new("models").join(name))
 }
 
 fn lite0() -> PathBuf {
@@ -30,14 +29,14 @@ fn lite0() -> PathBuf {
 }
 
 fn photos() -> PathBuf {
-    root().join("fixtures/photos")
+    fixture("photos")
 }
 
 fn evaluate(args: &[&std::ffi::OsStr]) -> Output {
     if let Err(err) = imagenetx_infer::locate_runtime(None, false) {
         panic!("`imagenetx evaluate` tests need ONNX Runtime; run `just setup-ort` first.\n{err}");
     }
-    Command::new(env!("CARGO_BIN_EXE_imagenetx"))
+    Command::new(imagenetx())
         .arg("evaluate")
         // Annotations parsed by this build, never read from a persistent parse cache.
         .arg("--no-cache")
@@ -90,8 +89,7 @@ fn read_csv(path: &Path) -> HashMap<String, (Vec<usize>, Vec<f64>)> {
 }
 
 fn reference(model: &Path, images: &Path, out: &Path) -> HashMap<String, (Vec<usize>, Vec<f64>)> {
-    let status = Command::new(venv_python())
-        .arg(root().join("python/onnx_reference.py"))
+    let status = python_script("onnx_reference.py")
         .arg("--model")
         .arg(model)
         .arg("--images")
@@ -466,7 +464,7 @@ fn compare_two_fixture_runs_prints_corrected_tests() {
         ]);
         assert_eq!(run.status.code(), Some(0), "{name}: {}", text(&run.stderr));
     }
-    let run = Command::new(env!("CARGO_BIN_EXE_imagenetx"))
+    let run = Command::new(imagenetx())
         .arg("compare")
         .arg("--no-cache")
         .arg(tmp.path().join("tiny.csv"))

@@ -6,18 +6,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn fixture(name: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures/models")
-        .join(name);
-    assert!(path.is_file(), "fixture {} is missing", path.display());
-    path
+    imagenetx_test_support::fixture(Path::new("models").join(name))
 }
 
 fn inspect(args: &[&str]) -> Output {
     if let Err(err) = imagenetx_infer::locate_runtime(None, false) {
         panic!("`imagenetx inspect` tests need ONNX Runtime; run `just setup-ort` first.\n{err}");
     }
-    Command::new(env!("CARGO_BIN_EXE_imagenetx"))
+    Command::new(parity_util::imagenetx())
         .arg("inspect")
         .args(args)
         .output()
@@ -290,7 +286,7 @@ fn missing_runtime_path_is_a_clear_error() {
     );
 }
 
-mod parity_util;
+use crate::parity_util;
 
 /// Builds, with the reference venv's `onnx` package, a one-node model that parses as ONNX
 /// but that ONNX Runtime cannot run, into `dir`: `kind` is `domain` (an operator of a

@@ -2,7 +2,7 @@
 //! (`IMAGENETX_ANNOTATIONS`, default `<workspace>/.cache/annotations`; `just setup` fetches
 //! them).
 
-mod parity_util;
+use crate::parity_util;
 use parity_util::{annotations_dir, imagenetx, run_imagenetx};
 
 /// A warning written to a pipe (a file, a CI log) carries no ANSI colour codes, with or

@@ -11,7 +11,7 @@
 //! 2. with the reference venv (`just venv`; required once the data is there), every cell of
 //!    every table must equal what the toolkit computes on the same files, for each error type.
 
-mod parity_util;
+use crate::parity_util;
 
 use std::collections::BTreeMap;
 

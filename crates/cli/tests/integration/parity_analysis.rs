@@ -10,7 +10,7 @@
 //!
 //! Needs `just setup venv` (or IMAGENETX_VENV / IMAGENETX_ANNOTATIONS); fails without.
 
-mod parity_util;
+use crate::parity_util;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

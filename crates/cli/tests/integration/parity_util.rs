@@ -1,6 +1,7 @@
-//! Shared helpers of the parity tests: locating the reference venv and the annotations,
-//! running `python/parity_analysis.py` and the `imagenetx` binary, and comparing CSV tables
-//! cell by cell.
+//! Shared helpers of the binary's tests: the annotations, the paper's predictions, running
+//! `python/parity_analysis.py` and the `imagenetx` binary, and comparing CSV tables cell by
+//! cell. What every crate's tests need (paths, the venv, the binary's path) comes from
+//! `imagenetx-test-support`.
 
 #![allow(dead_code)]
 
@@ -8,48 +9,15 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The workspace root (two levels above this crate).
-pub fn workspace_root() -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let root = here.join("..").join("..");
-    root.canonicalize().unwrap_or(root)
-}
+pub use imagenetx_test_support::{check_output, venv_python, workspace_root};
 
 /// The `imagenetx` binary under test: `IMAGENETX_BIN` when set (an installed or another
 /// build), else the one cargo built for this test.
 pub fn imagenetx() -> PathBuf {
-    std::env::var_os("IMAGENETX_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_imagenetx")))
+    imagenetx_test_support::binary(env!("CARGO_BIN_EXE_imagenetx"))
 }
 
 const SETUP_HINT: &str = "run `just setup venv` (or set IMAGENETX_VENV / IMAGENETX_ANNOTATIONS)";
-
-/// `$IMAGENETX_CACHE/<name>` when that variable is set (as `just` sets it), else
-/// `<workspace>/.cache/<name>`.
-fn cache_path(name: &str) -> PathBuf {
-    std::env::var_os("IMAGENETX_CACHE")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join(".cache"))
-        .join(name)
-}
-
-/// The Python interpreter of the reference venv (`IMAGENETX_VENV`, default
-/// `$IMAGENETX_CACHE/venv`, else `<workspace>/.cache/venv`). Panics with the set-up command
-/// when it is missing.
-pub fn venv_python() -> PathBuf {
-    let venv = std::env::var_os("IMAGENETX_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| cache_path("venv"));
-    let python = venv.join("bin").join("python");
-    assert!(
-        python.is_file(),
-        "the reference venv is missing: no {}; {SETUP_HINT}",
-        python.display()
-    );
-    python
-}
 
 /// The ImageNet-X annotations folder (`IMAGENETX_ANNOTATIONS`, default
 /// `$IMAGENETX_CACHE/annotations`, else `<workspace>/.cache/annotations`). Panics with the
@@ -57,7 +25,7 @@ pub fn venv_python() -> PathBuf {
 pub fn annotations_dir() -> PathBuf {
     let dir = std::env::var_os("IMAGENETX_ANNOTATIONS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| cache_path("annotations"));
+        .unwrap_or_else(|| imagenetx_test_support::cache_dir().join("annotations"));
     for name in [
         "imagenet_labels.txt",
         "imagenet_1k_classes_to_100_metaclasses.csv",
@@ -104,31 +72,11 @@ pub fn paper_predictions_dir() -> PathBuf {
     dir
 }
 
-/// The reference script.
-pub fn parity_script() -> PathBuf {
-    workspace_root().join("python").join("parity_analysis.py")
-}
-
 /// Starts `python/parity_analysis.py ARGS` with the venv's interpreter.
 pub fn python_command(args: &[&str]) -> Command {
-    let mut cmd = Command::new(venv_python());
-    cmd.arg(parity_script()).args(args);
-    cmd.env("PYTHONHASHSEED", "0");
+    let mut cmd = imagenetx_test_support::python_script("parity_analysis.py");
+    cmd.args(args);
     cmd
-}
-
-/// Waits for a command, returning an error that holds its stderr when it fails.
-pub fn check_output(what: &str, output: std::io::Result<Output>) -> Result<Output, String> {
-    let output = output.map_err(|e| format!("{what}: could not start: {e}"))?;
-    if output.status.success() {
-        Ok(output)
-    } else {
-        Err(format!(
-            "{what}: {}\n--- stderr ---\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        ))
-    }
 }
 
 /// The subcommands that read the annotation files (they take `--no-cache`).

@@ -3,7 +3,7 @@
 //! form, when it reads that back, and when the cached entry is damaged (it is then ignored and
 //! rewritten). Uses the annotations `just setup` fetches.
 
-mod parity_util;
+use crate::parity_util;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-mod parity_util;
+use crate::parity_util;
 use parity_util::{annotations_dir, run_imagenetx_ok, workspace_root as root};
 
 fn chromium() -> PathBuf {

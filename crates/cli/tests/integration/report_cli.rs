@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-mod parity_util;
+use crate::parity_util;
 use parity_util::{annotations_dir, run_imagenetx, run_imagenetx_ok, workspace_root as root};
 
 const LIMIT: u64 = 10 * 1024 * 1024;

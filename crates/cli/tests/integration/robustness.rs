@@ -15,13 +15,11 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-fn root() -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    here.join("..").join("..")
-}
+use crate::parity_util::imagenetx;
+use imagenetx_test_support::workspace_root as root;
 
 fn model() -> PathBuf {
-    root().join("fixtures/models/nchw_dynamic.onnx")
+    imagenetx_test_support::fixture("models/nchw_dynamic.onnx")
 }
 
 fn runtime_present() {
@@ -47,7 +45,7 @@ fn image_folder(dir: &Path, count: usize) -> PathBuf {
 }
 
 fn command(images: &Path, out: &Path, extra: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_imagenetx"));
+    let mut cmd = Command::new(imagenetx());
     cmd.arg("evaluate")
         .arg(model())
         .arg("--images")

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Output;
 
-mod parity_util;
+use crate::parity_util;
 use parity_util::{annotations_dir, run_imagenetx, run_imagenetx_ok, workspace_root};
 
 /// Writes A.csv and B.csv into `dir`.

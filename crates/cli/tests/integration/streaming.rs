@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-mod parity_util;
+use crate::parity_util;
 use parity_util::{annotations_dir, run_imagenetx, run_imagenetx_ok};
 
 /// Rows of unannotated images mixed in: more than `PARSE_AHEAD_ROWS` (131,072), so most of

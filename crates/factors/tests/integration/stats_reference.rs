@@ -8,8 +8,7 @@
 //! 1e-15 absolute. Quantiles must agree exactly (same definition, same arithmetic).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use imagenetx_factors::compare::{holm, mcnemar_exact};
 use imagenetx_factors::intervals::{IntervalOptions, quantile_linear, wilson};
@@ -18,22 +17,8 @@ use rand_chacha::rand_core::SeedableRng;
 use rand_distr::{Distribution, Gamma};
 use serde_json::{Value, json};
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("..")
-}
-
 fn reference(request: &Value) -> Value {
-    let venv = std::env::var_os("IMAGENETX_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join(".cache").join("venv"));
-    let python = venv.join("bin").join("python");
-    assert!(
-        python.is_file(),
-        "the reference venv is missing: no {}; run `just venv` (or set IMAGENETX_VENV)",
-        python.display()
-    );
-    let mut child = Command::new(&python)
-        .arg(workspace_root().join("python").join("stats_reference.py"))
+    let mut child = imagenetx_test_support::python_script("stats_reference.py")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

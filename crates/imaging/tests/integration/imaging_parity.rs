@@ -7,42 +7,23 @@
 //! every tensor value bit for bit.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use imagenetx_imaging::{
     ChannelOrder, Error, Interpolation, Layout, PreprocessConfig, Preprocessor, Resize,
 };
 use serde::Deserialize;
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The venv's Python; panics with the fix when it is missing.
-fn python() -> PathBuf {
-    let venv = std::env::var_os("IMAGENETX_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join(".cache/venv"));
-    let python = venv.join("bin/python");
-    assert!(
-        python.is_file(),
-        "the Python reference venv is missing ({}): run `just venv` (or set IMAGENETX_VENV)",
-        python.display()
-    );
-    python
-}
+use imagenetx_test_support::{fixture, python_script};
 
 fn run_reference(args: &[&std::ffi::OsStr]) {
-    let script = workspace_root().join("python/preprocess_reference.py");
-    let out = Command::new(python())
-        .arg(&script)
+    let script = "python/preprocess_reference.py";
+    let out = python_script("preprocess_reference.py")
         .args(args)
         .output()
         .expect("run python");
     assert!(
         out.status.success(),
-        "{} {:?} failed:\n{}",
-        script.display(),
+        "{script} {:?} failed:\n{}",
         args,
         String::from_utf8_lossy(&out.stderr)
     );
@@ -74,7 +55,7 @@ fn images(tmp: &Path) -> Vec<(PathBuf, String)> {
         .into_iter()
         .map(|e| (synth.join(e.file), e.expect))
         .collect();
-    let photos = workspace_root().join("fixtures/photos");
+    let photos = fixture("photos");
     assert!(
         photos.join("camera.png").is_file() && photos.join("rocket.jpg").is_file(),
         "fixtures/photos/ (camera.png, rocket.jpg, ...) is missing"

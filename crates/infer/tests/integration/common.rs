@@ -2,24 +2,13 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use imagenetx_infer::Runtime;
-
-/// The workspace root.
-pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+pub use imagenetx_test_support::{venv_python, workspace_root as workspace};
 
 /// A model of `fixtures/models/`.
 pub fn fixture(name: &str) -> PathBuf {
-    let path = workspace().join("fixtures/models").join(name);
-    assert!(
-        path.is_file(),
-        "fixture {} is missing (see fixtures/models/generate.py)",
-        path.display()
-    );
-    path
+    imagenetx_test_support::fixture(Path::new("models").join(name))
 }
 
 /// The ONNX Runtime found by the same discovery the binary uses; fails the test when absent.
@@ -28,20 +17,6 @@ pub fn runtime() -> &'static Runtime {
         Ok(runtime) => runtime,
         Err(err) => panic!("these tests need ONNX Runtime; run `just setup-ort` first.\n{err}"),
     }
-}
-
-/// The project venv's Python (`IMAGENETX_VENV` or `<repo>/.cache/venv`); fails when absent.
-pub fn venv_python() -> PathBuf {
-    let venv = std::env::var_os("IMAGENETX_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join(".cache/venv"));
-    let python = venv.join("bin/python");
-    assert!(
-        python.is_file(),
-        "parity tests need the reference venv at {}; run `just venv` first",
-        venv.display()
-    );
-    python
 }
 
 /// A seeded pseudo-random tensor (splitmix64, uniform in [-2.5, 2.5)): the golden
@@ -78,7 +53,7 @@ pub fn reference(
     probabilities: bool,
     background: bool,
 ) -> Vec<Reference> {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = imagenetx_test_support::temp_dir();
     let tensor = dir.path().join("golden.f32");
     let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
     std::fs::write(&tensor, bytes).expect("write golden tensor");
@@ -88,9 +63,8 @@ pub fn reference(
         .map(usize::to_string)
         .collect::<Vec<_>>()
         .join(",");
-    let mut cmd = Command::new(venv_python());
-    cmd.arg(&script)
-        .arg(model)
+    let mut cmd = imagenetx_test_support::python(&script);
+    cmd.arg(model)
         .arg(&tensor)
         .arg(shape_arg)
         .args(["--output", output]);

@@ -1,27 +1,25 @@
-//! The CUDA build of ONNX Runtime (`just setup-gpu`), in its own test process because a process
-//! loads one ONNX Runtime library.
+//! The CUDA build of ONNX Runtime (`just setup-gpu`), alone in its test process because a
+//! process loads one ONNX Runtime library: no other test of this binary may run with it.
 //!
 //! Ignored by default (it needs a 255 MB download): `cargo test -p imagenetx-infer --test
-//! gpu_library -- --ignored`. Without CUDA 13 / cuDNN 9 on the loader path, `--ep cuda` must
+//! integration -- --ignored gpu_library::`. Without CUDA 13 / cuDNN 9 on the loader path, `--ep cuda` must
 //! fail naming the missing library and `auto` must fall back to CPU; set
 //! `IMAGENETX_EXPECT_CUDA=1` on a CUDA machine to require that CUDA is used instead, with the
 //! same predictions as the CPU provider.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 
-use common::{fixture, golden_tensor, workspace};
+use common::{fixture, golden_tensor};
 use imagenetx_infer::{
     CPU_PROVIDER, CUDA_PROVIDER, Classifier, ClassifierConfig, Error, ExecutionProvider,
     ORT_LIBRARY_FILE, Runtime,
 };
+use imagenetx_test_support::{OrtFlavour, ort_cache_dir};
 
 fn gpu_library() -> PathBuf {
-    let cache = std::env::var_os("IMAGENETX_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join(".cache"));
-    let lib = cache.join("onnxruntime-gpu").join(ORT_LIBRARY_FILE);
+    let lib = ort_cache_dir(OrtFlavour::Gpu).join(ORT_LIBRARY_FILE);
     assert!(
         lib.is_file(),
         "{} is missing: run `just setup-gpu` first",

@@ -4,7 +4,7 @@
 //! They need ONNX Runtime (`just setup-ort`) and the reference venv (`just venv`) and fail,
 //! saying so, when either is missing.
 
-mod common;
+use crate::common;
 
 use common::{Reference, fixture, golden_tensor, reference, runtime};
 use imagenetx_infer::{
