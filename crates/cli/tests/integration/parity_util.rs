@@ -86,7 +86,7 @@ pub const ANNOTATION_COMMANDS: &[&str] =
 /// Runs `imagenetx ARGS`. A subcommand of [`ANNOTATION_COMMANDS`] gets `--no-cache`: these
 /// tests check the parser itself, so they never read parsed annotations from the persistent
 /// cache, where an entry written by an older build could hide a parser regression (the cache
-/// is covered by `tests/parse_cache.rs`).
+/// is covered by `parse_cache`).
 pub fn run_imagenetx<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
     let mut command = Command::new(imagenetx());
     match args.split_first() {

@@ -537,7 +537,7 @@ fn the_budget_never_lets_two_large_images_in_at_once() {
 /// The peak memory of decoding a folder of hostile images, for BENCHMARKS.md. Not run by
 /// default; run it (release build) as
 /// `IMAGENETX_HOSTILE_DIR=DIR IMAGENETX_THREADS=8 cargo test --release -p imagenetx-dataset
-/// --test hostile -- --ignored --nocapture peak_memory`; `IMAGENETX_BUDGET=off` gives each
+/// --test integration -- --ignored --nocapture hostile::peak_memory`; `IMAGENETX_BUDGET=off` gives each
 /// image an unbounded budget, for comparison. Skipped entries (FIFOs, devices, …) are read
 /// too, as if swapped in after discovery.
 #[test]
