@@ -4,7 +4,8 @@
 //! are not part of the published package.
 //!
 //! A process loads one ONNX Runtime library: `gpu_library::` (ignored, it loads the CUDA
-//! build) must run alone, `-- --ignored gpu_library::`, never with `--include-ignored`.
+//! build) must run alone, `-- --ignored gpu_library::`. With `--include-ignored` beside the
+//! CPU tests, whichever loads second fails with `RuntimeAlreadyLoaded`: never a silent pass.
 
 mod common;
 
