@@ -52,6 +52,7 @@ check: build-tools
 
 # imagenetx-test-support is not published (a path-only dev-dependency, dropped from the other
 # manifests); crates whose tests reach into the workspace leave tests/ out of their package.
+# About 25 s on a 2-core machine, mostly crates.io index look-ups; `package-verify` about 4 min.
 # `cargo package` of every published crate, no build: manifests, file lists, READMEs, licences.
 package:
     cargo package --workspace --exclude imagenetx-test-support --locked --allow-dirty --no-verify
