@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::parity_util;
-use imagenetx_test_support::{fixture, python_script, workspace_root as root};
+use imagenetx_test_support::{fixture, python_script, text, workspace_root as root};
 use parity_util::imagenetx;
 
 fn model(name: &str) -> PathBuf {
@@ -44,10 +44,6 @@ fn evaluate(args: &[&std::ffi::OsStr]) -> Output {
         .args(["--ep", "cpu", "--quiet"])
         .output()
         .expect("run imagenetx")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// file name → (top-5 classes, top-5 probabilities), from a predictions CSV.

@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use imagenetx_test_support::text;
+
 fn fixture(name: &str) -> PathBuf {
     imagenetx_test_support::fixture(Path::new("models").join(name))
 }
@@ -18,10 +20,6 @@ fn inspect(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run imagenetx")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn json_of(model: &str) -> serde_json::Value {

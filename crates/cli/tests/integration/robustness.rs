@@ -16,7 +16,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::parity_util::imagenetx;
-use imagenetx_test_support::workspace_root as root;
+use imagenetx_test_support::{text, workspace_root as root};
 
 fn model() -> PathBuf {
     imagenetx_test_support::fixture("models/nchw_dynamic.onnx")
@@ -63,10 +63,6 @@ fn command(images: &Path, out: &Path, extra: &[&str]) -> Command {
 
 fn run(images: &Path, out: &Path, extra: &[&str]) -> Output {
     command(images, out, extra).output().expect("run imagenetx")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn ok(output: &Output) {
