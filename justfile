@@ -50,10 +50,23 @@ check: build-tools
     cargo clippy --workspace --all-targets --locked -- -D warnings
     RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 
-# After the checks and the committed fixture models, the unit, integration, parity and browser
-# tests run, then `test-paper` (the paper's published predictions; required under CI).
-# Everything CI runs: checks, fixture models, all tests, the paper's predictions.
-test: setup venv model-lite0 check check-fixture-models && test-paper
+# imagenetx-test-support is not published (a path-only dev-dependency, dropped from the other
+# manifests); crates whose tests reach into the workspace leave tests/ out of their package.
+# About 25 s on a 2-core machine, mostly crates.io index look-ups; `package-verify` about 4 min.
+# `cargo package` of every published crate, no build: manifests, file lists, READMEs, licences.
+package:
+    cargo package --workspace --exclude imagenetx-test-support --locked --allow-dirty --no-verify
+
+# `just package`, then build each package from its .crate alone, as a user of crates.io would.
+package-verify: build-tools
+    cargo package --workspace --exclude imagenetx-test-support --locked --allow-dirty
+
+# After the checks, the packaging check (`package`) and the committed fixture models, the unit,
+# integration, parity and browser tests run (one integration-test binary per crate, `--test
+# integration`, a module per concern), then `test-paper` (the paper's published predictions;
+# required under CI).
+# Everything CI runs: checks, packaging, fixture models, all tests, the paper's predictions.
+test: setup venv model-lite0 check package check-fixture-models && test-paper
     scripts/ensure_chromium.sh
     # The examples (workspace members) are built first: the tests run them against the CLI.
     cargo build --locked --release -p embed_evaluate -p embed_analyze

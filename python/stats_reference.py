@@ -9,7 +9,7 @@ float as Python's shortest round-trip `repr` string (so the test reads back the 
      "quantile": [[[x1, x2, ...], q], ...]}          -> [value, ...]
 
 Every key is required (a missing one is an error, not an empty answer): a renamed key must
-fail the test, not leave it comparing nothing. Used by crates/factors/tests/stats_reference.rs
+fail the test, not leave it comparing nothing. Used by crates/factors/tests/integration/stats_reference.rs
 with the venv of `just venv`.
 """
 

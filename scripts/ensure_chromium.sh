@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure a headless-capable Chromium is installed, for the browser test of the HTML
-# report (crates/cli/tests/report_browser.rs). Idempotent: does nothing when one is found.
+# report (crates/cli/tests/integration/report_browser.rs). Idempotent: does nothing when one is found.
 # Installs Debian's `chromium` with apt-get (as root, or through sudo when available).
 set -euo pipefail
 

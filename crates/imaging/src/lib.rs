@@ -13,7 +13,7 @@
 //! For the default [`PreprocessConfig::torchvision`] the output equals, bit
 //! for bit, torchvision's
 //! `Normalize(mean, std)(ToTensor()(CenterCrop(224)(Resize(256)(Image.open(p).convert("RGB")))))`
-//! with Pillow 13.0.0; the integration tests (`tests/imaging_parity.rs`,
+//! with Pillow 13.0.0; the integration tests (`tests/integration/imaging_parity.rs`,
 //! reference `python/preprocess_reference.py`) check this against Pillow on
 //! real photos and generated images: JPEG (4:2:0, 4:2:2, 4:4:4, progressive,
 //! grayscale, CMYK, EXIF-rotated, 1x1 to 2000x3), PNG (RGB, RGBA, L, LA, P
