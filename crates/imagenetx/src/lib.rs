@@ -46,13 +46,13 @@
 //! # Ok::<(), imagenetx::Error>(())
 //! ```
 //!
-//! The analyses of prediction files are one call each in [`analysis`] ([`analyze`],
+//! The analyses of prediction files are one call each in [`analyses`] ([`analyze`],
 //! [`compare`], [`assemble_report`], [`annotation_summary`]).
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
-pub mod analysis;
+pub mod analyses;
 mod annotations;
 mod error;
 pub mod evaluate;
@@ -60,7 +60,7 @@ pub mod preprocess;
 pub mod run;
 mod score;
 
-pub use analysis::{
+pub use analyses::{
     Analysis, AnalyzeOptions, AnnotationSummary, CompareOptions, ComparisonResult, Format,
     ModelRun, ReportRequest, analyze, annotation_summary, assemble_report, compare, run_metadata,
     write_file, write_plots, write_tables,

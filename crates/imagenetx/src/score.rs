@@ -197,7 +197,7 @@ impl Truth {
             &[imagenetx_report::assemble::ReportModel {
                 analysis: analysis.clone(),
                 predictions: &scores.predictions,
-                metadata: crate::analysis::run_metadata(predictions_csv),
+                metadata: crate::analyses::run_metadata(predictions_csv),
             }],
             &options,
         )?;
