@@ -76,7 +76,7 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub ort_lib: Option<PathBuf>,
     /// Execution provider: `cuda` fails if CUDA cannot be used, `auto` tries CUDA then CPU.
-    #[arg(long, value_name = "EP", default_value = "auto", value_parser = parse_ep)]
+    #[arg(long, value_name = "EP", default_value = "auto")]
     pub ep: ExecutionProvider,
     /// Name of the output holding the class scores.
     #[arg(long, value_name = "NAME")]
@@ -90,11 +90,6 @@ pub struct Args {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
-}
-
-fn parse_ep(s: &str) -> Result<ExecutionProvider, String> {
-    s.parse()
-        .map_err(|err: imagenetx_infer::Error| err.to_string())
 }
 
 /// Runs `imagenetx evaluate`.

@@ -30,7 +30,7 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub ort_lib: Option<PathBuf>,
     /// Execution provider: `cuda` fails if CUDA cannot be used, `auto` falls back to CPU.
-    #[arg(long, value_name = "EP", default_value = "auto", value_parser = parse_ep)]
+    #[arg(long, value_name = "EP", default_value = "auto")]
     pub ep: ExecutionProvider,
     /// Intra-op threads for the probe run (0: ONNX Runtime's default).
     #[arg(long, value_name = "N", default_value_t = 0)]
@@ -39,11 +39,6 @@ pub struct Args {
     /// with where each value came from.
     #[command(flatten)]
     pub preprocess: PreprocessArgs,
-}
-
-fn parse_ep(s: &str) -> Result<ExecutionProvider, String> {
-    s.parse()
-        .map_err(|err: imagenetx_infer::Error| err.to_string())
 }
 
 /// What `inspect --json` prints.
