@@ -220,15 +220,14 @@ pub fn outcomes(
             out.push(Outcome::Missing);
             continue;
         };
-        let predicted_metaclass =
-            annotations
-                .class_metaclass(prediction.class)
-                .ok_or(Error::ClassOutOfRange {
-                    what: "prediction",
-                    index,
-                    class: prediction.class,
-                    classes: n_classes,
-                })?;
+        let predicted_metaclass = annotations.class_metaclass(prediction.class).ok_or(
+            imagenetx_vocab::Error::ClassOutOfRange {
+                what: "prediction",
+                index,
+                class: prediction.class,
+                classes: n_classes,
+            },
+        )?;
         let correct = match options.error_type {
             ErrorType::Class => prediction.class == image.class,
             ErrorType::Metaclass => predicted_metaclass == annotations.metaclass_of(index),

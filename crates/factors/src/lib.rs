@@ -54,21 +54,10 @@ pub use imagenetx_vocab::{
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A class index outside the class → metaclass mapping.
-    #[error("{what} {index} has class {class}, but the class mapping has {classes} classes")]
-    ClassOutOfRange {
-        /// What held the class ("annotated image", "prediction").
-        what: &'static str,
-        /// Its position.
-        index: usize,
-        /// The class found.
-        class: u16,
-        /// Number of classes known.
-        classes: usize,
-    },
-    /// Annotations that do not fit together.
+    /// A class outside the class → metaclass mapping (of an annotated image or a
+    /// prediction).
     #[error(transparent)]
-    Annotations(#[from] imagenetx_vocab::Error),
+    Classes(#[from] imagenetx_vocab::Error),
     /// Predictions not aligned with the annotated images.
     #[error("model {model}: {predictions} prediction slots for {images} annotated images")]
     Misaligned {
