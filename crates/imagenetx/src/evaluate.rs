@@ -372,10 +372,15 @@ impl Evaluator {
             .collect();
         skipped.extend(sink.skipped);
         skipped.sort_by(|a, b| a.file.cmp(&b.file));
+        let intervals = truth.intervals(
+            &scores,
+            &imagenetx_factors::intervals::IntervalOptions::default(),
+        )?;
         Ok(crate::Evaluation {
             model,
             rows,
             scores,
+            intervals,
             skipped,
         })
     }

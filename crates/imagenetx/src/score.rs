@@ -7,7 +7,8 @@ use imagenetx_dataset::annotations::val_index;
 use imagenetx_dataset::labels::ClassNames;
 use imagenetx_dataset::{AnnotatedSet, ImageEntry, align_predictions};
 use imagenetx_dataset::{PredictionRow, PredictionWriter};
-use imagenetx_factors::{AnalysisOptions, ModelAnalysis, analyze};
+use imagenetx_factors::intervals::{IntervalOptions, ModelIntervals, model_intervals};
+use imagenetx_factors::{AnalysisOptions, ModelAnalysis, analyze, outcomes};
 use imagenetx_infer::{SkippedFile, TopK};
 use imagenetx_vocab::Prediction;
 
@@ -168,6 +169,25 @@ impl Truth {
 }
 
 impl Truth {
+    /// Confidence intervals of the accuracies and error ratios of `scores` (Wilson intervals
+    /// per factor, bootstrap intervals of the error ratios, as `imagenetx analyze` computes
+    /// them); `None` when no evaluated image is annotated.
+    pub fn intervals(
+        &self,
+        scores: &Scores,
+        options: &IntervalOptions,
+    ) -> Result<Option<ModelIntervals>> {
+        let Some(set) = &self.set else {
+            return Ok(None);
+        };
+        let scored = outcomes(
+            &set.annotations,
+            &scores.predictions,
+            AnalysisOptions::default(),
+        )?;
+        Ok(Some(model_intervals(&set.annotations, &scored, options)?))
+    }
+
     /// The HTML report's input for one evaluated model: its `analysis` and aligned
     /// `predictions` ([`Scores`]), the run record beside `predictions_csv`, and thumbnails of
     /// the annotated images among `images`.
@@ -260,6 +280,10 @@ pub struct Evaluation {
     pub rows: Vec<PredictionRow>,
     /// Accuracy and factor analysis.
     pub scores: Scores,
+    /// Confidence intervals of the factor accuracies and error ratios (default
+    /// [`IntervalOptions`]: 95%, 1,000 bootstrap replicates, fixed seed), when some evaluated
+    /// images are annotated.
+    pub intervals: Option<ModelIntervals>,
     /// Images that were not predicted, with the reason, sorted by path.
     pub skipped: Vec<SkippedFile>,
 }
