@@ -77,8 +77,12 @@ impl EvaluatorConfig {
 /// Receives the results of an evaluation as they are made (the way ripgrep's searcher hands
 /// matches to a `Sink`).
 ///
-/// Batches arrive in image-list order; within a batch, images in order. An error returned by
-/// a method stops the run and is returned by [`Evaluator::run`].
+/// Batches follow the order of the `todo` list given to [`Evaluator::run`]; within a batch,
+/// the images that could not be read or decoded come first ([`Sink::skipped`]), then the
+/// predictions, in `todo` order. An error returned by a method stops the run and is returned
+/// by [`Evaluator::run`]. A sink that wraps another (as the command wraps a
+/// [`JournalSink`](crate::JournalSink) to add a progress bar) forwards every method the inner
+/// one implements.
 pub trait Sink {
     /// Image `index` of the list was predicted. `fingerprint` is the file's size and mtime
     /// taken before it was read (`None` when it could not be taken).
@@ -176,22 +180,8 @@ impl Evaluator {
         if config.batch_size == 0 {
             return Err(Error::invalid("the batch size must be at least 1"));
         }
-        // A model with a dynamic input size is probed at the caller's crop (else 224).
-        let classifier_config = ClassifierConfig::new(&config.model)
-            .with_provider(config.provider)
-            .with_intra_threads(config.intra_threads)
-            .with_output(config.output.clone())
-            .with_probe_size(config.preprocess.crop.map(|c| c as usize));
-        classifier_config.validate()?;
-        let runtime = Runtime::find(
-            &config
-                .runtime
-                .clone()
-                .with_prefer_gpu(config.provider.wants_gpu()),
-        )?;
-        let classifier = Classifier::new(runtime, &classifier_config)?;
+        let (runtime, classifier, model_file) = load(&config)?;
         let preprocessing = resolve(classifier.info(), &config.preprocess)?;
-        let model_file = ModelFile::hash(&config.model)?;
         let mut notices = Vec::new();
         let batch_size = batch_size_for(config.batch_size, &preprocessing.config, &mut notices)?;
         Ok(Evaluator {
@@ -247,6 +237,9 @@ impl Evaluator {
 
     /// Predicts the images `todo` (indices into `images`) and hands each result to `sink`.
     ///
+    /// (The crash tests of the command stop and slow the run through the environment variables
+    /// `IMAGENETX_PAUSE_AT` and `IMAGENETX_THROTTLE_MS`; leave them unset.)
+    ///
     /// On an error (a failed inference, an error from the sink) the run stops and the error
     /// is returned; what the sink received before is its to keep.
     pub fn run<S: Sink>(
@@ -255,6 +248,12 @@ impl Evaluator {
         todo: &[usize],
         sink: &mut S,
     ) -> Result<RunStats> {
+        if let Some(bad) = todo.iter().find(|&&i| i >= images.len()) {
+            return Err(Error::invalid(format!(
+                "image index {bad} is outside the list of {} images",
+                images.len()
+            )));
+        }
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(self.config.threads)
             .build()
@@ -347,10 +346,11 @@ impl Evaluator {
         images: &imagenetx_dataset::ImageList,
         annotations: &crate::AnnotationOptions,
     ) -> Result<crate::Evaluation> {
+        // The annotations first: a wrong path is said before the inference, not after it.
+        let truth = crate::Truth::load(annotations, &images.images)?;
         let todo: Vec<usize> = (0..images.images.len()).collect();
         let mut sink = Collect::default();
         self.run(&images.images, &todo, &mut sink)?;
-        let truth = crate::Truth::load(annotations, &images.images)?;
         let model = model_name(&self.config.model);
         let predictions = sink.predictions;
         let scores = truth.score(&model, &images.images, |i| {
@@ -386,6 +386,66 @@ impl Evaluator {
     }
 }
 
+/// Loads ONNX Runtime and the model as `config` says (a caller's crop checked before the model
+/// is probed with it) and hashes the model file.
+fn load(config: &EvaluatorConfig) -> Result<(&'static Runtime, Classifier, ModelFile)> {
+    if let Some(crop) = config.preprocess.crop {
+        if crop == 0 || crop > imagenetx_imaging::MAX_SIDE {
+            return Err(Error::invalid(format!(
+                "the crop {crop} is outside 1..={}",
+                imagenetx_imaging::MAX_SIDE
+            )));
+        }
+        check_image_tensor(crop, crop)?;
+    }
+    // A model with a dynamic input size is probed at the caller's crop, else its metadata's,
+    // else 224.
+    let classifier_config = ClassifierConfig::new(&config.model)
+        .with_provider(config.provider)
+        .with_intra_threads(config.intra_threads)
+        .with_output(config.output.clone())
+        .with_probe_size(config.preprocess.crop.map(|c| c as usize))
+        .with_probe_size_from_metadata(Some(crate::preprocess::metadata_crop));
+    classifier_config.validate()?;
+    let runtime = Runtime::find(
+        &config
+            .runtime
+            .clone()
+            .with_prefer_gpu(config.provider.wants_gpu()),
+    )?;
+    let classifier = Classifier::new(runtime, &classifier_config)?;
+    let model_file = ModelFile::hash(&config.model)?;
+    Ok((runtime, classifier, model_file))
+}
+
+/// What is known about a model before evaluating it: `imagenetx inspect`. Unlike
+/// [`Evaluator::new`], a preprocessing that cannot be resolved (bad metadata, a crop that does
+/// not fit the input) is part of the answer, not an error.
+#[derive(Debug)]
+pub struct Inspection {
+    /// The model file and its SHA-256.
+    pub model: ModelFile,
+    /// The ONNX Runtime library in use.
+    pub runtime: &'static Runtime,
+    /// The classifier (input, output, scores, decisions, provider).
+    pub classifier: Classifier,
+    /// The preprocessing, or why it cannot be resolved.
+    pub preprocessing: Result<ResolvedPreprocess>,
+}
+
+/// Inspects the model of `config` (ONNX Runtime loaded, the model probed, its preprocessing
+/// resolved if it can be).
+pub fn inspect(config: &EvaluatorConfig) -> Result<Inspection> {
+    let (runtime, classifier, model) = load(config)?;
+    let preprocessing = resolve(classifier.info(), &config.preprocess);
+    Ok(Inspection {
+        model,
+        runtime,
+        classifier,
+        preprocessing,
+    })
+}
+
 /// The model's name in tables and reports: its file stem.
 pub fn model_name(model: &Path) -> String {
     model
@@ -401,17 +461,8 @@ pub fn batch_size_for(
     config: &PreprocessConfig,
     notices: &mut Vec<String>,
 ) -> Result<usize> {
-    let per_image = config
-        .tensor_len()
-        .saturating_mul(std::mem::size_of::<f32>());
+    let per_image = check_image_tensor(config.crop_height, config.crop_width)?;
     let shape = format!("{}x{}", config.crop_height, config.crop_width);
-    if per_image > IMAGE_TENSOR_BYTES {
-        return Err(Error::invalid(format!(
-            "the model's input {shape} needs {:.1} GiB per image (float32); imagenetx refuses inputs over {} GiB per image",
-            per_image as f64 / f64::from(1u32 << 30),
-            IMAGE_TENSOR_BYTES >> 30
-        )));
-    }
     let fits = (BATCH_BYTES / per_image.max(1)).max(1);
     if asked > fits {
         notices.push(format!(
@@ -422,6 +473,22 @@ pub fn batch_size_for(
         return Ok(fits);
     }
     Ok(asked)
+}
+
+/// The bytes of one `height × width` image as float32; an error over [`IMAGE_TENSOR_BYTES`].
+fn check_image_tensor(height: u32, width: u32) -> Result<usize> {
+    let per_image = 3usize
+        .saturating_mul(height as usize)
+        .saturating_mul(width as usize)
+        .saturating_mul(std::mem::size_of::<f32>());
+    if per_image > IMAGE_TENSOR_BYTES {
+        return Err(Error::invalid(format!(
+            "the model's input {height}x{width} needs {:.1} GiB per image (float32); imagenetx refuses inputs over {} GiB per image",
+            per_image as f64 / f64::from(1u32 << 30),
+            IMAGE_TENSOR_BYTES >> 30
+        )));
+    }
+    Ok(per_image)
 }
 
 /// A path as text for messages and the run record, escaped as file names are

@@ -67,8 +67,11 @@ pub use analyses::{
 };
 pub use annotations::AnnotationOptions;
 pub use error::{Error, Result, ResultExt};
-pub use evaluate::{Collect, Evaluator, EvaluatorConfig, RunStats, Sink};
-pub use imagenetx_infer::{ExecutionProvider, RuntimeSearch};
+pub use evaluate::{Collect, Evaluator, EvaluatorConfig, Inspection, RunStats, Sink, inspect};
+pub use imagenetx_dataset::{ImageEntry, ImageList, discover_images};
+pub use imagenetx_infer::{
+    CheckpointPolicy, ExecutionProvider, Fingerprint, RuntimeSearch, SkippedFile, TopK,
+};
 pub use preprocess::{Layer, PreprocessSpec, ResolvedPreprocess, Source, Sources};
 pub use run::{Finished, JournalSink, RunOutput, Started};
 pub use score::{Accuracy, Evaluation, Scores, Truth};

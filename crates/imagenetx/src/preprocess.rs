@@ -33,6 +33,13 @@ use crate::{Error, Result};
 /// with the fields of [`PreprocessSpec`]; see `onnx_models/README.md`).
 pub const METADATA_KEY: &str = "imagenetx.preprocess";
 
+/// The crop of a model's [`METADATA_KEY`] record, if it has a valid one (the size a model with
+/// a dynamic input is probed at).
+pub fn metadata_crop(metadata: &imagenetx_infer::ModelMetadata) -> Option<usize> {
+    let spec = PreprocessSpec::from_metadata(metadata.custom(METADATA_KEY)?).ok()?;
+    spec.crop.map(|c| c as usize)
+}
+
 /// A layer of preprocessing settings: each field that is set overrides the layers below it.
 ///
 /// The same type describes the model's metadata ([`PreprocessSpec::from_metadata`]) and a
@@ -422,6 +429,26 @@ fn resolve_inner(
         Source::new(Layer::Caller, text)
     })?;
     decisions.extend(flags.into_iter().map(|(_, text)| text));
+    // The metadata's crop_pct ties the resize to the crop: a crop the caller changes (without
+    // a resize, crop_pct or preset of its own) keeps that ratio.
+    if let Some((spec, _)) = metadata
+        && let Some(pct) = spec.crop_pct
+        && overrides.crop.is_some()
+        && overrides.resize.is_none()
+        && overrides.crop_pct.is_none()
+        && overrides.preset.is_none()
+    {
+        let timm = PreprocessConfig::timm(config.crop_height, pct, config.interpolation)?;
+        config.resize = timm.resize;
+        sources.resize = Source::new(
+            Layer::ModelMetadata,
+            format!("crop_pct {pct} of the caller's crop {}", config.crop_height),
+        );
+        decisions.push(format!(
+            "model metadata crop_pct {pct} applied to the crop {}",
+            config.crop_height
+        ));
+    }
     config.layout = layout;
     sources.layout = Source::new(Layer::ModelInput, format!("{layout} input"));
     if let Some((h, w)) = fixed
@@ -605,6 +632,40 @@ mod tests {
         assert_eq!(r.config.layout, Layout::Nchw);
         assert_eq!(r.config.mean, [127.0; 3]);
         assert_eq!(r.sources.layout.layer, Layer::ModelInput);
+    }
+
+    #[test]
+    fn a_metadata_crop_pct_follows_the_callers_crop() {
+        let caller = PreprocessSpec {
+            crop: Some(288),
+            ..PreprocessSpec::default()
+        };
+        let r = resolve(
+            None,
+            Some(r#"{"preset": "timm", "crop_pct": 0.9}"#),
+            &caller,
+        )
+        .unwrap();
+        // floor(288 / 0.9) = 320, not the 248 of the metadata's own 224 crop.
+        assert_eq!(r.config.resize, Resize::ShorterSide { size: 320 });
+        assert_eq!(r.config.crop_height, 288);
+        assert_eq!(r.sources.resize.layer, Layer::ModelMetadata);
+        // Without the caller's crop, the metadata's ratio of its own crop.
+        let r = resolve(
+            None,
+            Some(r#"{"preset": "timm", "crop_pct": 0.9}"#),
+            &PreprocessSpec::default(),
+        )
+        .unwrap();
+        assert_eq!(r.config.resize, Resize::ShorterSide { size: 248 });
+        // The caller's own resize wins.
+        let caller = PreprocessSpec {
+            crop: Some(288),
+            resize: Some(300),
+            ..PreprocessSpec::default()
+        };
+        let r = resolve(None, Some(r#"{"crop_pct": 0.9}"#), &caller).unwrap();
+        assert_eq!(r.config.resize, Resize::ShorterSide { size: 300 });
     }
 
     #[test]

@@ -164,7 +164,9 @@ pub struct Started<'a> {
 }
 
 /// The [`Sink`] of a run that loses nothing: every prediction goes to the journal as it is
-/// made; at each checkpoint the journal is made durable and the run record updated.
+/// made; at each checkpoint the journal is made durable and the run record updated. Skipped
+/// and large images are counted from [`Sink::skipped`] and [`Sink::warning`]: a sink that
+/// wraps it forwards both.
 pub struct JournalSink<'a> {
     files: &'a RunFiles,
     writer: PredictionsWriter,

@@ -111,6 +111,13 @@ impl Truth {
         images: &[ImageEntry],
         mut prediction: impl FnMut(usize) -> Result<Option<TopK>>,
     ) -> Result<Scores> {
+        if images.len() != self.labels.len() {
+            return Err(crate::Error::invalid(format!(
+                "{} images to score, but the labels were loaded for {}",
+                images.len(),
+                self.labels.len()
+            )));
+        }
         let mut accuracy = Accuracy::default();
         let mut top1: Vec<(usize, Prediction)> = Vec::new();
         for (i, (image, label)) in images.iter().zip(&self.labels).enumerate() {

@@ -22,11 +22,15 @@ use crate::runtime::Runtime;
 /// [`ClassifierConfig::probe_size`] fixes the input size.
 pub const PROBE_SIZE: usize = 224;
 
+/// The largest side of a probe batch (a dynamic model asked for more is probed at
+/// [`PROBE_SIZE`]): 4096 × 4096 × 3 float32 is 192 MiB.
+pub const MAX_PROBE_SIZE: usize = 4096;
+
 /// How many classes are ranked for each image: as many as a predictions CSV row holds.
 pub const TOP_K: usize = imagenetx_dataset::TOP_K;
 
 /// A validated description of the classifier to build.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClassifierConfig {
     /// The `.onnx` file.
     pub model: PathBuf,
@@ -41,6 +45,10 @@ pub struct ClassifierConfig {
     /// size is probed at that size.
     #[serde(default)]
     pub probe_size: Option<usize>,
+    /// Without a `probe_size`: reads a probe size from the model's metadata (the caller knows
+    /// its metadata records; this crate does not), e.g. the crop of a preprocessing record.
+    #[serde(skip)]
+    pub probe_size_from_metadata: Option<fn(&ModelMetadata) -> Option<usize>>,
 }
 
 impl ClassifierConfig {
@@ -53,6 +61,7 @@ impl ClassifierConfig {
             intra_threads: 0,
             output: None,
             probe_size: None,
+            probe_size_from_metadata: None,
         }
     }
 
@@ -82,6 +91,16 @@ impl ClassifierConfig {
     #[must_use]
     pub fn with_probe_size(mut self, size: Option<usize>) -> Self {
         self.probe_size = size.filter(|&s| s > 0);
+        self
+    }
+
+    /// Sets how a probe size is read from the model's metadata when no probe size is set.
+    #[must_use]
+    pub fn with_probe_size_from_metadata(
+        mut self,
+        read: Option<fn(&ModelMetadata) -> Option<usize>>,
+    ) -> Self {
+        self.probe_size_from_metadata = read;
         self
     }
 
@@ -174,12 +193,18 @@ impl Classifier {
         let metadata = read_metadata(&session);
 
         // Probe: a zero tensor (a mid-grey image after mean/std normalisation), at the model's
-        // size, else the configured probe size, else PROBE_SIZE.
+        // size, else the configured probe size, else the one its metadata gives, else
+        // PROBE_SIZE; never larger than MAX_PROBE_SIZE.
         let probe_batch = input.fixed_batch().unwrap_or(1);
         let (h, w) = input.fixed_size().unwrap_or_else(|| {
             let size = config
                 .probe_size
-                .filter(|&size| size > 0)
+                .or_else(|| {
+                    config
+                        .probe_size_from_metadata
+                        .and_then(|read| read(&metadata))
+                })
+                .filter(|&size| size > 0 && size <= MAX_PROBE_SIZE)
                 .unwrap_or(PROBE_SIZE);
             (size, size)
         });

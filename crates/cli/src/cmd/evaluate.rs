@@ -100,6 +100,16 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     if args.checkpoint_every == 0 {
         bail!("--checkpoint-every must be at least 1 (rows)");
     }
+    let policy = CheckpointPolicy {
+        rows: args.checkpoint_every,
+        interval: std::time::Duration::try_from_secs_f64(args.checkpoint_interval.max(0.0))
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "--checkpoint-interval {}: expected a number of seconds",
+                    args.checkpoint_interval
+                )
+            })?,
+    };
     args.plots.validate()?;
     if args.plots.plots.is_some() && args.report.is_none() {
         bail!("--plots DIR writes the plots of the report: give --report FILE too");
@@ -148,10 +158,6 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         evaluator.runtime().version(),
     );
 
-    let policy = CheckpointPolicy {
-        rows: args.checkpoint_every,
-        interval: std::time::Duration::from_secs_f64(args.checkpoint_interval.max(0.0)),
-    };
     let started = output.start(&evaluator, &list.images, &list.skipped, args.resume, policy)?;
     for warning in &started.warnings {
         tracing::warn!("{warning}");

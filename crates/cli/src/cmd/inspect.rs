@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use imagenetx::{Evaluator, EvaluatorConfig, ResolvedPreprocess, RuntimeSearch};
+use imagenetx::{EvaluatorConfig, ResolvedPreprocess, RuntimeSearch};
 use imagenetx_imaging::{PixelScale, Resize};
 use imagenetx_infer::{
     ExecutionProvider, ModelFile, ModelInfo, ProviderReport, RuntimeReport, format_shape,
@@ -48,12 +48,15 @@ struct Inspection<'a> {
     runtime: RuntimeReport,
     provider: &'a ProviderReport,
     info: &'a ModelInfo,
-    preprocessing: &'a ResolvedPreprocess,
+    /// `null` when it cannot be resolved; then `preprocessing_error` says why.
+    preprocessing: Option<&'a ResolvedPreprocess>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preprocessing_error: Option<String>,
 }
 
 /// Runs `imagenetx inspect`.
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
-    let evaluator = Evaluator::new(EvaluatorConfig {
+    let inspected = imagenetx::evaluate::inspect(&EvaluatorConfig {
         runtime: RuntimeSearch::default()
             .with_library(args.ort_lib.clone())
             .with_python_package(true),
@@ -64,11 +67,16 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         ..EvaluatorConfig::new(&args.model)
     })?;
     let inspection = Inspection {
-        model: evaluator.model_file().clone(),
-        runtime: evaluator.runtime().report(),
-        provider: evaluator.provider(),
-        info: evaluator.info(),
-        preprocessing: evaluator.preprocessing(),
+        model: inspected.model.clone(),
+        runtime: inspected.runtime.report(),
+        provider: inspected.classifier.provider(),
+        info: inspected.classifier.info(),
+        preprocessing: inspected.preprocessing.as_ref().ok(),
+        preprocessing_error: inspected
+            .preprocessing
+            .as_ref()
+            .err()
+            .map(ToString::to_string),
     };
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -122,7 +130,21 @@ fn write_text(out: &mut impl Write, i: &Inspection<'_>) -> std::io::Result<()> {
         Some(value) => writeln!(out, "preprocessing  model metadata {value}")?,
         None => writeln!(out, "preprocessing  defaults (no model metadata)")?,
     }
-    let p = i.preprocessing;
+    let p = match (i.preprocessing, &i.preprocessing_error) {
+        (Some(p), _) => p,
+        (None, error) => {
+            writeln!(
+                out,
+                "resolved       error: {}",
+                error.as_deref().unwrap_or("unknown")
+            )?;
+            writeln!(out, "decisions")?;
+            for decision in &info.decisions {
+                writeln!(out, "  {decision}")?;
+            }
+            return Ok(());
+        }
+    };
     let c = &p.config;
     let values = [
         match c.resize {

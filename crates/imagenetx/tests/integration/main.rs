@@ -92,6 +92,18 @@ fn a_sink_gets_every_image_in_list_order_batch_by_batch() {
 }
 
 #[test]
+fn an_index_outside_the_list_is_an_error() {
+    let list = photos();
+    let err = evaluator(2)
+        .run(&list.images, &[0, 9], &mut Recorder::default())
+        .expect_err("index 9 of 5 images");
+    assert_eq!(
+        err.to_string(),
+        "image index 9 is outside the list of 5 images"
+    );
+}
+
+#[test]
 fn a_sink_can_stop_the_run_between_batches() {
     let list = photos();
     let mut evaluator = evaluator(2);
@@ -186,6 +198,12 @@ fn a_journaled_run_resumes_where_it_stopped() {
                 prediction: &TopK,
             ) -> imagenetx::Result<()> {
                 self.0.prediction(i, image, fingerprint, prediction)
+            }
+            fn skipped(&mut self, i: usize, skipped: &SkippedFile) -> imagenetx::Result<()> {
+                self.0.skipped(i, skipped)
+            }
+            fn warning(&mut self, message: &str) {
+                self.0.warning(message);
             }
             fn batch_done(&mut self, _images: usize) -> imagenetx::Result<()> {
                 self.1 += 1;
