@@ -14,6 +14,7 @@ import? "just/parity.just"
 import? "just/models.just"
 import? "just/report.just"
 import? "just/bench.just"
+import? "just/dist.just"
 
 default:
     @just --list
@@ -48,6 +49,8 @@ build: build-tools
 check: build-tools
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets --locked -- -D warnings
+    # The edge build (no PNG plots) compiles and is lint-clean too.
+    cargo clippy -p imagenetx-cli --no-default-features --features load-dynamic --locked -- -D warnings
     RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 
 # imagenetx-test-support is not published (a path-only dev-dependency, dropped from the other

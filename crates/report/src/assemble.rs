@@ -24,6 +24,7 @@ use crate::model::{
     Difference, Gallery, GalleryCard, GallerySection, ModelReport, ReportInput, THUMBNAIL_BUDGET,
     Thumbnail, differences, limit_thumbnails, metaclass_names, sample_indices,
 };
+#[cfg(feature = "png")]
 use crate::raster;
 
 /// How the report's gallery and intervals are made.
@@ -314,7 +315,11 @@ pub fn check_png_scale(scale: f32) -> Result<()> {
     }
 }
 
-/// Writes each figure as `<name>.svg` and `<name>.png` (rasterised at `scale`) into `dir`
+/// Whether this build writes the plots as PNG files too (the `png` feature).
+pub const PNG_PLOTS: bool = cfg!(feature = "png");
+
+/// Writes each figure as `<name>.svg` and, with the `png` feature ([`PNG_PLOTS`]),
+/// `<name>.png` (rasterised at `scale`) into `dir`
 /// (created if needed), one at a time (a pixmap at a large scale can take hundreds of MB),
 /// each file through `write(path, bytes)`. Returns the names written, in order.
 pub fn write_plots<E: From<Error>>(
@@ -330,6 +335,7 @@ pub fn write_plots<E: From<Error>>(
     })?;
     let mut written = Vec::with_capacity(figures.len());
     for figure in figures {
+        #[cfg(feature = "png")]
         let png = raster::svg_to_png(&figure.svg, scale).map_err(|error| Error::Raster {
             name: figure.name.clone(),
             error,
@@ -338,6 +344,7 @@ pub fn write_plots<E: From<Error>>(
             &dir.join(format!("{}.svg", figure.name)),
             figure.svg.as_bytes(),
         )?;
+        #[cfg(feature = "png")]
         write(&dir.join(format!("{}.png", figure.name)), &png)?;
         written.push(figure.name.clone());
     }

@@ -15,6 +15,7 @@ pub enum Error {
         error: imagenetx_factors::Error,
     },
     /// A plot could not be rasterised to PNG.
+    #[cfg(feature = "png")]
     #[error("rasterising plot {name}: {error}")]
     Raster {
         /// The figure's name.

@@ -3,7 +3,8 @@
 //! - [`table`] and [`tables`]: the paper toolkit's CSV layouts, Markdown for pull requests,
 //!   aligned text for terminals and JSON for machines;
 //! - [`model`]: the report's data model, plain data shared by every renderer;
-//! - [`plots`] and [`figures`]: SVG charts, and the report's figures ([`raster`] makes PNGs);
+//! - [`plots`] and [`figures`]: SVG charts, and the report's figures (`raster`, with the
+//!   default `png` feature, makes PNGs);
 //! - [`html`]: the self-contained HTML report ([`html::render`]); [`markdown`]: a Markdown
 //!   summary ([`markdown::summary`]);
 //! - [`assemble`]: a report assembled from analyses, annotated images and image files
@@ -28,6 +29,7 @@ pub mod html;
 pub mod markdown;
 pub mod model;
 pub mod plots;
+#[cfg(feature = "png")]
 pub mod raster;
 pub mod table;
 pub mod tables;

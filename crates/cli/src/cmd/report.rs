@@ -74,8 +74,13 @@ impl PlotArgs {
             return Ok(());
         };
         let written = imagenetx::write_plots(dir, figures, self.png_scale)?;
+        let formats = if imagenetx_report::assemble::PNG_PLOTS {
+            "SVG and PNG"
+        } else {
+            "SVG; this build leaves PNG out"
+        };
         eprintln!(
-            "wrote {} plots (SVG and PNG) to {}: {}",
+            "wrote {} plots ({formats}) to {}: {}",
             written.len(),
             dir.display(),
             written.join(", ")
