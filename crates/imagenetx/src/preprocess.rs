@@ -160,48 +160,43 @@ impl PreprocessSpec {
         })
     }
 
+    /// The value of `field` as the metadata record spells it (`240`, `bilinear`,
+    /// `[0.5, 0.5, 0.5]`, `raw255`, `RGB`), when this layer sets it.
+    fn value_text(&self, field: Field) -> Option<String> {
+        let lower = |debug: String| debug.to_lowercase();
+        match field {
+            Field::Preset => self.preset.clone(),
+            Field::Crop => self.crop.map(|c| c.to_string()),
+            Field::CropPct => self.crop_pct.map(|p| p.to_string()),
+            Field::Resize => self.resize.map(|r| r.to_string()),
+            Field::Interpolation => self.interpolation.map(|i| lower(format!("{i:?}"))),
+            Field::Mean => self.mean.map(|m| format!("{m:?}")),
+            Field::Std => self.std.map(|m| format!("{m:?}")),
+            Field::Scale => self.scale.map(|scale| {
+                match scale {
+                    PixelScale::UnitInterval => "unit",
+                    PixelScale::Raw => "raw255",
+                }
+                .to_string()
+            }),
+            Field::ChannelOrder => self.channel_order.map(|o| format!("{o:?}").to_uppercase()),
+        }
+    }
+
+    /// `field` as the `imagenetx` flag that would set it (`--crop 240`, `--channel-order rgb`:
+    /// flag values are lower case), when this layer sets it.
+    fn flag_text(&self, field: Field) -> Option<String> {
+        let value = self.value_text(field)?.to_lowercase();
+        Some(format!("--{} {value}", field.key().replace('_', "-")))
+    }
+
     /// The caller's settings as the `imagenetx` flags that would set them, in the order they
     /// are applied (`--preset timm`, `--crop 240`, …).
-    fn flags(&self) -> Vec<(Field, String)> {
-        let mut out = Vec::new();
-        if let Some(preset) = &self.preset {
-            out.push((Field::Preset, format!("--preset {preset}")));
-        }
-        if let Some(crop) = self.crop {
-            out.push((Field::Crop, format!("--crop {crop}")));
-        }
-        if let Some(pct) = self.crop_pct {
-            out.push((Field::CropPct, format!("--crop-pct {pct}")));
-        }
-        if let Some(resize) = self.resize {
-            out.push((Field::Resize, format!("--resize {resize}")));
-        }
-        if let Some(i) = self.interpolation {
-            out.push((
-                Field::Interpolation,
-                format!("--interpolation {i:?}").to_lowercase(),
-            ));
-        }
-        if let Some(mean) = self.mean {
-            out.push((Field::Mean, format!("--mean {mean:?}")));
-        }
-        if let Some(std) = self.std {
-            out.push((Field::Std, format!("--std {std:?}")));
-        }
-        if let Some(scale) = self.scale {
-            let name = match scale {
-                PixelScale::UnitInterval => "unit",
-                PixelScale::Raw => "raw255",
-            };
-            out.push((Field::Scale, format!("--scale {name}")));
-        }
-        if let Some(order) = self.channel_order {
-            out.push((
-                Field::ChannelOrder,
-                format!("--channel-order {order:?}").to_lowercase(),
-            ));
-        }
-        out
+    fn flags(&self) -> Vec<String> {
+        Field::ALL
+            .into_iter()
+            .filter_map(|field| self.flag_text(field))
+            .collect()
     }
 }
 
@@ -327,6 +322,36 @@ enum Field {
     ChannelOrder,
 }
 
+impl Field {
+    /// Every field, in the order a layer applies them.
+    const ALL: [Field; 9] = [
+        Field::Preset,
+        Field::Crop,
+        Field::CropPct,
+        Field::Resize,
+        Field::Interpolation,
+        Field::Mean,
+        Field::Std,
+        Field::Scale,
+        Field::ChannelOrder,
+    ];
+
+    /// Its key in the metadata record (and in [`PreprocessSpec`]'s serde form).
+    fn key(self) -> &'static str {
+        match self {
+            Field::Preset => "preset",
+            Field::Crop => "crop",
+            Field::CropPct => "crop_pct",
+            Field::Resize => "resize",
+            Field::Interpolation => "interpolation",
+            Field::Mean => "mean",
+            Field::Std => "std",
+            Field::Scale => "scale",
+            Field::ChannelOrder => "channel_order",
+        }
+    }
+}
+
 /// Chooses the preprocessing for the model `info` describes: defaults (torchvision; for a
 /// fixed input size S, resize `floor(S / 0.875)` and crop S), then the model's
 /// [`METADATA_KEY`] record, then `overrides`. The layout is the model input's.
@@ -415,20 +440,19 @@ fn resolve_inner(
     };
     if let Some((spec, text)) = metadata {
         apply(&mut config, &mut sources, spec, fixed, |field| {
-            Source::new(Layer::ModelMetadata, metadata_detail(spec, field))
+            let value = spec.value_text(field).unwrap_or_default();
+            Source::new(Layer::ModelMetadata, format!("{} {value}", field.key()))
         })
         .map_err(|e| e.context(format!("model metadata {METADATA_KEY} = {text}")))?;
         decisions.push(format!("model metadata {METADATA_KEY}: {text}"));
     }
-    let flags = overrides.flags();
     apply(&mut config, &mut sources, overrides, fixed, |field| {
-        let text = flags
-            .iter()
-            .find(|(f, _)| std::mem::discriminant(f) == std::mem::discriminant(&field))
-            .map_or_else(String::new, |(_, t)| t.clone());
-        Source::new(Layer::Caller, text)
+        Source::new(
+            Layer::Caller,
+            overrides.flag_text(field).unwrap_or_default(),
+        )
     })?;
-    decisions.extend(flags.into_iter().map(|(_, text)| text));
+    decisions.extend(overrides.flags());
     // The metadata's crop_pct ties the resize to the crop: a crop the caller changes (without
     // a resize, crop_pct or preset of its own) keeps that ratio.
     if let Some((spec, _)) = metadata
@@ -466,32 +490,6 @@ fn resolve_inner(
         sources,
         metadata: metadata.map(|(spec, _)| spec.clone()),
     })
-}
-
-fn metadata_detail(spec: &PreprocessSpec, field: Field) -> String {
-    let scale = |s: PixelScale| match s {
-        PixelScale::UnitInterval => "unit",
-        PixelScale::Raw => "raw255",
-    };
-    match field {
-        Field::Preset => format!("preset {}", spec.preset.as_deref().unwrap_or_default()),
-        Field::Crop => format!("crop {}", spec.crop.unwrap_or_default()),
-        Field::CropPct => format!("crop_pct {}", spec.crop_pct.unwrap_or_default()),
-        Field::Resize => format!("resize {}", spec.resize.unwrap_or_default()),
-        Field::Interpolation => format!(
-            "interpolation {}",
-            spec.interpolation
-                .map_or(String::new(), |i| format!("{i:?}").to_lowercase())
-        ),
-        Field::Mean => format!("mean {:?}", spec.mean.unwrap_or_default()),
-        Field::Std => format!("std {:?}", spec.std.unwrap_or_default()),
-        Field::Scale => format!("scale {}", spec.scale.map_or("", scale)),
-        Field::ChannelOrder => format!(
-            "channel_order {}",
-            spec.channel_order
-                .map_or(String::new(), |o| format!("{o:?}").to_uppercase())
-        ),
-    }
 }
 
 /// Applies one layer: its preset first (every field), then crop, crop_pct, resize,
