@@ -8,7 +8,7 @@ use imagenetx_dataset::labels::ClassNames;
 use imagenetx_dataset::{AnnotatedSet, ImageEntry, align_predictions};
 use imagenetx_dataset::{PredictionRow, PredictionWriter};
 use imagenetx_factors::intervals::{IntervalOptions, ModelIntervals, model_intervals};
-use imagenetx_factors::{AnalysisOptions, ModelAnalysis, analyze, outcomes};
+use imagenetx_factors::{AnalysisOptions, ModelAnalysis, Outcome, analyze_outcomes, outcomes};
 use imagenetx_infer::{SkippedFile, TopK};
 use imagenetx_vocab::Prediction;
 
@@ -150,27 +150,30 @@ impl Truth {
                 ));
             }
         }
-        let (predictions, analysis) = match &self.set {
+        let (predictions, outcomes, analysis) = match &self.set {
             Some(set) => {
                 let aligned = align_predictions(
                     set,
                     top1.iter().map(|(i, p)| (images[*i].file_name(), *p)),
                     std::path::Path::new(model),
                 )?;
-                let analysis = analyze(
+                // Scored once: the analysis and its intervals both read the outcomes.
+                let scored = outcomes(
                     &set.annotations,
-                    model,
                     &aligned.predictions,
                     AnalysisOptions::default(),
                 )?;
-                (aligned.predictions, Some(analysis))
+                let analysis =
+                    analyze_outcomes(&set.annotations, model, &scored, AnalysisOptions::default())?;
+                (aligned.predictions, scored, Some(analysis))
             }
-            None => (Vec::new(), None),
+            None => (Vec::new(), Vec::new(), None),
         };
         Ok(Scores {
             accuracy,
             predictions,
             analysis,
+            outcomes,
         })
     }
 }
@@ -187,12 +190,11 @@ impl Truth {
         let Some(set) = &self.set else {
             return Ok(None);
         };
-        let scored = outcomes(
+        Ok(Some(model_intervals(
             &set.annotations,
-            &scores.predictions,
-            AnalysisOptions::default(),
-        )?;
-        Ok(Some(model_intervals(&set.annotations, &scored, options)?))
+            &scores.outcomes,
+            options,
+        )?))
     }
 
     /// The HTML report's input for one evaluated model: its `analysis` and aligned
@@ -275,6 +277,8 @@ pub struct Scores {
     /// The factor analysis (error ratios, per-metaclass accuracy, calibration …), when some
     /// evaluated images are annotated.
     pub analysis: Option<ModelAnalysis>,
+    /// Each annotated image scored (correct, wrong, missing), for the intervals.
+    outcomes: Vec<Outcome>,
 }
 
 /// The result of [`Evaluator::evaluate`](crate::Evaluator::evaluate).
