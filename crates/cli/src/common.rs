@@ -106,6 +106,14 @@ impl From<Format> for imagenetx::Format {
     }
 }
 
+/// Where the command looks for ONNX Runtime: `--ort-lib`, then the library's default search,
+/// and (unlike the library's default) a Python `onnxruntime` package.
+pub fn runtime_search(ort_lib: Option<PathBuf>) -> imagenetx::RuntimeSearch {
+    imagenetx::RuntimeSearch::default()
+        .with_library(ort_lib)
+        .with_python_package(true)
+}
+
 /// Makes the output folder.
 pub fn ensure_dir(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))

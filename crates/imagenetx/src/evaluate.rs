@@ -362,14 +362,7 @@ impl Evaluator {
             .filter_map(|(i, p)| Some(p.clone()?.into_row(images.images[i].file_name())))
             .collect();
         rows.sort_by(|a, b| a.file_name.cmp(&b.file_name));
-        let mut skipped: Vec<SkippedFile> = images
-            .skipped
-            .iter()
-            .map(|s| SkippedFile {
-                file: path_text(&s.path),
-                reason: s.reason.clone(),
-            })
-            .collect();
+        let mut skipped = skipped_entries(&images.skipped);
         skipped.extend(sink.skipped);
         skipped.sort_by(|a, b| a.file.cmp(&b.file));
         let intervals = truth.intervals(
@@ -496,6 +489,18 @@ fn check_image_tensor(height: u32, width: u32) -> Result<usize> {
 /// written and read back.
 pub fn path_text(path: &Path) -> String {
     escape_file_name(path.as_os_str())
+}
+
+/// The entries discovery named like images but did not read (FIFOs, devices, dangling or
+/// looping links), as skipped files: listed like the images that fail to decode.
+pub(crate) fn skipped_entries(entries: &[imagenetx_dataset::SkippedEntry]) -> Vec<SkippedFile> {
+    entries
+        .iter()
+        .map(|s| SkippedFile {
+            file: path_text(&s.path),
+            reason: s.reason.clone(),
+        })
+        .collect()
 }
 
 /// Images of one batch, preprocessed.

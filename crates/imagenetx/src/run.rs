@@ -16,7 +16,7 @@ use imagenetx_infer::{
     sha256_hex,
 };
 
-use crate::evaluate::{Evaluator, Sink, path_text};
+use crate::evaluate::{Evaluator, Sink, model_name, skipped_entries};
 use crate::{Error, Result};
 
 /// The files of one run (predictions CSV, journal, run record), held by this process.
@@ -106,15 +106,7 @@ impl RunOutput {
             (writer, (0..images.len()).collect(), None)
         };
         let resumed = writer.len();
-        // Entries named like images that are not regular files (FIFOs, devices, dangling or
-        // looping links) are never opened; they are listed like the images that fail to decode.
-        let skipped: Vec<SkippedFile> = skipped
-            .iter()
-            .map(|s| SkippedFile {
-                file: path_text(&s.path),
-                reason: s.reason.clone(),
-            })
-            .collect();
+        let skipped = skipped_entries(skipped);
         let record = RunRecord {
             imagenetx_version: RunRecord::VERSION.to_string(),
             state: RunState::Running,
@@ -414,8 +406,5 @@ fn resume_run(
 
 /// The default predictions CSV of `model`: `MODEL_STEM.predictions.csv` in the working folder.
 pub fn default_predictions_path(model: &Path) -> PathBuf {
-    let stem = model
-        .file_stem()
-        .map_or("model".into(), |s| s.to_string_lossy());
-    PathBuf::from(format!("{stem}.predictions.csv"))
+    PathBuf::from(format!("{}.predictions.csv", model_name(model)))
 }

@@ -285,8 +285,7 @@ impl StoredRow {
         }
     }
 
-    /// The five fields of its predictions-CSV row (see [`imagenetx_dataset::HEADER`]).
-    pub fn csv_fields(&self) -> [String; 5] {
+    fn csv_fields(&self) -> [String; 5] {
         format_row(&self.file_name, self.classes(), self.probabilities())
     }
 }

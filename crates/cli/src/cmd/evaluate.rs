@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
 use imagenetx::run::default_predictions_path;
-use imagenetx::{Evaluator, EvaluatorConfig, RunOutput, RuntimeSearch, Sink, Truth};
+use imagenetx::{Evaluator, EvaluatorConfig, RunOutput, Sink, Truth};
 use imagenetx_dataset::{ImageEntry, discover_images};
 use imagenetx_imaging::ReadLimits;
 use imagenetx_infer::{CheckpointPolicy, ExecutionProvider, Fingerprint, Rows, SkippedFile, TopK};
@@ -17,7 +17,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::Outcome;
 use crate::cmd::report::PlotArgs;
-use crate::common::{AnnotationArgs, ensure_dir};
+use crate::common::{AnnotationArgs, ensure_dir, runtime_search};
 use crate::preprocess::PreprocessArgs;
 
 /// Arguments of `imagenetx evaluate`.
@@ -125,10 +125,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
 
     let mut evaluator = Evaluator::new(EvaluatorConfig {
         model: args.model.clone(),
-        // The command also finds ONNX Runtime in a Python `onnxruntime` package.
-        runtime: RuntimeSearch::default()
-            .with_library(args.ort_lib.clone())
-            .with_python_package(true),
+        runtime: runtime_search(args.ort_lib.clone()),
         provider: args.ep,
         intra_threads: args.intra_threads,
         output: args.output.clone(),

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use imagenetx::{EvaluatorConfig, ResolvedPreprocess, RuntimeSearch};
+use imagenetx::{EvaluatorConfig, ResolvedPreprocess};
 use imagenetx_imaging::{PixelScale, Resize};
 use imagenetx_infer::{
     ExecutionProvider, ModelFile, ModelInfo, ProviderReport, RuntimeReport, format_shape,
@@ -11,6 +11,7 @@ use imagenetx_infer::{
 use serde::Serialize;
 
 use crate::Outcome;
+use crate::common::runtime_search;
 use crate::preprocess::PreprocessArgs;
 
 /// Arguments of `imagenetx inspect`.
@@ -57,9 +58,7 @@ struct Inspection<'a> {
 /// Runs `imagenetx inspect`.
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let inspected = imagenetx::evaluate::inspect(&EvaluatorConfig {
-        runtime: RuntimeSearch::default()
-            .with_library(args.ort_lib.clone())
-            .with_python_package(true),
+        runtime: runtime_search(args.ort_lib.clone()),
         provider: args.ep,
         intra_threads: args.threads,
         output: args.output.clone(),
