@@ -70,9 +70,9 @@ if x.keys() != y.keys() or not x:
     print(f"FAIL {label}: images differ: {sorted(x)} vs {sorted(y)}"); sys.exit(1)
 worst, bad = 0.0, []
 for name in sorted(x):
-    c1, c2 = x[name]["top5_classes"].split("|"), y[name]["top5_classes"].split("|")
-    p1 = [float(v) for v in x[name]["top5_probabilities"].split("|")]
-    p2 = [float(v) for v in y[name]["top5_probabilities"].split("|")]
+    c1, c2 = x[name]["top5_classes"].split(), y[name]["top5_classes"].split()
+    p1 = [float(v) for v in x[name]["top5_probabilities"].split()]
+    p2 = [float(v) for v in y[name]["top5_probabilities"].split()]
     if c1[0] != c2[0] or set(c1) != set(c2):
         bad.append(f"{name}: cpu {c1} cuda {c2}")
     by = dict(zip(c2, p2))
