@@ -439,6 +439,26 @@ pub fn inspect(config: &EvaluatorConfig) -> Result<Inspection> {
     })
 }
 
+/// The execution providers of the ONNX Runtime library `search` finds: `imagenetx inspect
+/// --providers`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Providers {
+    /// The library and its version.
+    pub runtime: imagenetx_infer::RuntimeReport,
+    /// Every provider `--ep` knows, then any other the library has, each with whether the
+    /// library has it, its place in `auto`'s order and how to get a build that has it.
+    pub providers: Vec<imagenetx_infer::ProviderAvailability>,
+}
+
+/// Loads the ONNX Runtime library `search` finds (no model) and lists its execution providers.
+pub fn providers(search: &imagenetx_infer::RuntimeSearch) -> Result<Providers> {
+    let runtime = Runtime::find(search)?;
+    Ok(Providers {
+        runtime: runtime.report(),
+        providers: imagenetx_infer::availability(runtime.providers()),
+    })
+}
+
 /// The model's name in tables and reports: its file stem.
 pub fn model_name(model: &Path) -> String {
     model

@@ -67,7 +67,9 @@ pub use analyses::{
 };
 pub use annotations::AnnotationOptions;
 pub use error::{Error, Result, ResultExt};
-pub use evaluate::{Collect, Evaluator, EvaluatorConfig, Inspection, RunStats, Sink, inspect};
+pub use evaluate::{
+    Collect, Evaluator, EvaluatorConfig, Inspection, Providers, RunStats, Sink, inspect, providers,
+};
 pub use imagenetx_dataset::{ImageEntry, ImageList, discover_images};
 pub use imagenetx_infer::{
     CheckpointPolicy, ExecutionProvider, Fingerprint, RuntimeSearch, SkippedFile, TopK,

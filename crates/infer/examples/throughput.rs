@@ -1,7 +1,7 @@
 //! Measures session set-up and batch throughput of a model on random input.
 //!
 //! `cargo run --release -p imagenetx-infer --example throughput -- MODEL [BATCH] [BATCHES] [EP]`
-//! (EP: auto, cpu or cuda; default cpu).
+//! (EP: any `--ep` name, e.g. auto, cpu, cuda, tensorrt; default cpu).
 
 use std::time::Instant;
 

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use half::f16;
 use imagenetx_dataset::PredictionRow;
 use ndarray::{ArrayView4, Axis};
-use ort::ep::ExecutionProvider as _;
 use ort::session::Session;
 use ort::value::{Tensor, TensorElementType, TensorRef, ValueType};
 use serde::{Deserialize, Serialize};
@@ -15,7 +14,7 @@ use crate::model::{
     self, Decision, Dim, ElementType, Layout, ModelInfo, ModelMetadata, OutputInfo, ScoreKind,
     TensorDesc,
 };
-use crate::provider::{CPU_PROVIDER, CUDA_PROVIDER, ExecutionProvider, ProviderReport};
+use crate::provider::{AUTO_ORDER, CPU_PROVIDER, ExecutionProvider, ProviderInfo, ProviderReport};
 use crate::runtime::Runtime;
 
 /// Height and width of the probe batch when neither the model nor
@@ -172,7 +171,9 @@ impl Classifier {
             "provider",
             &provider.used,
             match &provider.fallback {
-                Some(why) => format!("auto: CUDA could not be used ({why}); fell back to CPU"),
+                Some(why) => {
+                    format!("auto: no accelerator could be used ({why}); fell back to CPU")
+                }
                 None => format!("requested {}", provider.requested),
             },
         )];
@@ -471,71 +472,107 @@ fn read_metadata(session: &Session) -> ModelMetadata {
 }
 
 fn open_session(runtime: &Runtime, config: &ClassifierConfig) -> Result<(Session, ProviderReport)> {
-    let library = runtime.library().path.clone();
+    let available = runtime.providers();
     let requested = config.provider;
-    let cuda_failure = |reason: String| Error::CudaUnavailable {
-        library: library.clone(),
-        reason,
+    let report = |used: &str, fallback: Option<String>| ProviderReport {
+        requested,
+        used: used.to_owned(),
+        fallback,
+        available: available.to_vec(),
     };
-    let mut fallback = None;
-    if requested != ExecutionProvider::Cpu {
-        let attempt = match ort::ep::CUDA::is_available() {
-            Ok(true) => build_session(runtime, config, true).map_err(|failure| match failure {
-                SessionFailure::Provider(message) => cuda_failure(format!(
-                    "{}; the CUDA provider needs CUDA 13 and cuDNN 9 on the loader path \
-                     (e.g. `pip install \"onnxruntime-gpu[cuda,cudnn]=={}\"` and its nvidia/*/lib \
-                     folders in LD_LIBRARY_PATH), or use --ep cpu",
-                    message.trim(),
-                    runtime.version()
-                )),
-                SessionFailure::Other(err) => err,
-            }),
-            Ok(false) => Err(cuda_failure(format!(
-                "ONNX Runtime {} was built without CUDA support; use `just setup-gpu` and \
-                 --ort-lib .cache/onnxruntime-gpu/libonnxruntime.so.1.31.1, or --ep cpu",
-                runtime.version()
-            ))),
-            Err(err) => Err(cuda_failure(err.to_string())),
-        };
-        match attempt {
-            Ok(session) => {
-                return Ok((
-                    session,
-                    ProviderReport {
-                        requested,
-                        used: CUDA_PROVIDER.to_owned(),
-                        fallback: None,
-                    },
-                ));
-            }
-            Err(err @ Error::CudaUnavailable { .. }) if requested == ExecutionProvider::Auto => {
-                let reason = match &err {
-                    Error::CudaUnavailable { reason, .. } => reason.clone(),
-                    other => other.to_string(),
+    let offered = |info: &ProviderInfo| available.iter().any(|a| a == info.ort_name);
+    let cpu_session = || {
+        build_session(runtime, config, ExecutionProvider::Cpu).map_err(|failure| match failure {
+            SessionFailure::Provider(message) => Error::ModelLoad {
+                path: config.model.clone(),
+                message,
+            },
+            SessionFailure::Other(err) => err,
+        })
+    };
+    match requested.info() {
+        None => {
+            // `auto`: the accelerators the runtime offers, in their documented order; any
+            // failure (registration, or the session with it) moves on to the next one.
+            let mut reasons = Vec::new();
+            for provider in AUTO_ORDER {
+                let Some(info) = provider.info().filter(|info| offered(info)) else {
+                    continue;
                 };
-                // `auto` is the default: on a machine without CUDA this is the normal path,
-                // not a problem. The reason is kept in the run record (provider.fallback).
-                tracing::info!("--ep auto: CUDA unavailable ({reason}); using CPU");
-                fallback = Some(reason);
+                match build_session(runtime, config, provider) {
+                    Ok(session) => return Ok((session, report(info.ort_name, None))),
+                    Err(failure) => {
+                        let why = match failure {
+                            SessionFailure::Provider(message) => {
+                                provider_hint(info, &message, runtime)
+                            }
+                            SessionFailure::Other(err) => err.to_string(),
+                        };
+                        tracing::info!("--ep auto: {} unavailable ({why})", info.name);
+                        reasons.push(format!("{}: {why}", info.name));
+                    }
+                }
             }
-            Err(err) => return Err(err),
+            let why = if reasons.is_empty() {
+                format!(
+                    "ONNX Runtime {} ({}) offers none of the accelerators auto tries (it has: {})",
+                    runtime.version(),
+                    runtime.library().path.display(),
+                    available.join(", ")
+                )
+            } else {
+                reasons.join("; ")
+            };
+            Ok((cpu_session()?, report(CPU_PROVIDER, Some(why))))
+        }
+        Some(info) if info.provider == ExecutionProvider::Cpu => {
+            Ok((cpu_session()?, report(CPU_PROVIDER, None)))
+        }
+        Some(info) => {
+            if !offered(info) {
+                return Err(Error::ProviderMissing {
+                    name: info.name,
+                    ort_name: info.ort_name,
+                    library: runtime.library().path.clone(),
+                    version: runtime.version().to_owned(),
+                    available: available.join(", "),
+                    how_to_get: info.how_to_get,
+                });
+            }
+            let session =
+                build_session(runtime, config, requested).map_err(|failure| match failure {
+                    SessionFailure::Provider(message) => Error::ProviderFailed {
+                        name: info.name,
+                        ort_name: info.ort_name,
+                        library: runtime.library().path.clone(),
+                        reason: provider_hint(info, &message, runtime),
+                    },
+                    SessionFailure::Other(err) => err,
+                })?;
+            Ok((session, report(info.ort_name, None)))
         }
     }
-    let session = build_session(runtime, config, false).map_err(|failure| match failure {
-        SessionFailure::Provider(message) => Error::ModelLoad {
-            path: config.model.clone(),
-            message,
-        },
-        SessionFailure::Other(err) => err,
-    })?;
-    Ok((
-        session,
-        ProviderReport {
-            requested,
-            used: CPU_PROVIDER.to_owned(),
-            fallback,
-        },
-    ))
+}
+
+/// ONNX Runtime's message about a provider that failed to register, with what to do.
+fn provider_hint(info: &ProviderInfo, message: &str, runtime: &Runtime) -> String {
+    let message = message.trim();
+    match info.provider {
+        ExecutionProvider::Cuda => format!(
+            "{message}; the CUDA provider needs CUDA 13 and cuDNN 9 on the loader path (e.g. \
+             `pip install \"onnxruntime-gpu[cuda,cudnn]=={}\"` and its nvidia/*/lib folders in \
+             LD_LIBRARY_PATH), or use --ep cpu",
+            runtime.version()
+        ),
+        ExecutionProvider::TensorRt => format!(
+            "{message}; the TensorRT provider needs TensorRT 10 (libnvinfer.so.10) besides CUDA 13 \
+             and cuDNN 9 on the loader path, or use --ep cuda"
+        ),
+        _ => format!(
+            "{message}; the libraries and the device it needs must be present ({})",
+            info.how_to_get
+        ),
+    }
 }
 
 enum SessionFailure {
@@ -548,7 +585,7 @@ enum SessionFailure {
 fn build_session(
     runtime: &Runtime,
     config: &ClassifierConfig,
-    cuda: bool,
+    provider: ExecutionProvider,
 ) -> Result<Session, SessionFailure> {
     let model_error = |message: String| {
         SessionFailure::Other(Error::ModelLoad {
@@ -562,18 +599,14 @@ fn build_session(
             .with_intra_threads(config.intra_threads)
             .map_err(|err| model_error(err.to_string()))?;
     }
-    let provider = if cuda {
-        ort::ep::CUDA::default().build().error_on_failure()
-    } else {
-        // ONNX Runtime's own default (`ort` turns the arena off): without it, every run
-        // allocates its activations afresh, about 40% slower on batches of 32.
-        ort::ep::CPU::default()
-            .with_arena_allocator(true)
-            .build()
-            .error_on_failure()
-    };
+    let mut providers = vec![provider.dispatch()];
+    if provider == ExecutionProvider::TensorRt {
+        // As ONNX Runtime recommends: the nodes TensorRT does not take go to CUDA when it
+        // registers, else to the CPU.
+        providers.push(ExecutionProvider::Cuda.dispatch().fail_silently());
+    }
     let mut builder = builder
-        .with_execution_providers([provider])
+        .with_execution_providers(providers)
         .map_err(|err| SessionFailure::Provider(err.to_string()))?;
     builder.commit_from_file(&config.model).map_err(|err| {
         SessionFailure::Other(Error::model_session(

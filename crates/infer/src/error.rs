@@ -45,19 +45,45 @@ pub enum Error {
         /// The library that was asked for afterwards.
         requested: PathBuf,
     },
-    /// `--ep cuda` was asked for and the CUDA execution provider could not be registered.
-    #[error("the CUDA execution provider is not usable with {library}: {reason}")]
-    CudaUnavailable {
+    /// A provider asked for by name is not in the loaded ONNX Runtime.
+    #[error(
+        "execution provider {name} ({ort_name}) is not in ONNX Runtime {version} loaded from \
+         {library} (it has: {available}); to get a build that has it: {how_to_get}"
+    )]
+    ProviderMissing {
+        /// The `--ep` name.
+        name: &'static str,
+        /// ONNX Runtime's name of the provider.
+        ort_name: &'static str,
+        /// The ONNX Runtime library in use.
+        library: PathBuf,
+        /// Its version.
+        version: String,
+        /// What the library offers, comma-separated.
+        available: String,
+        /// How to get a build that has it.
+        how_to_get: &'static str,
+    },
+    /// A provider asked for by name is in the runtime but could not be registered (a library
+    /// it needs is missing, no device, ...).
+    #[error("the {name} execution provider ({ort_name}) is not usable with {library}: {reason}")]
+    ProviderFailed {
+        /// The `--ep` name.
+        name: &'static str,
+        /// ONNX Runtime's name of the provider.
+        ort_name: &'static str,
         /// The ONNX Runtime library in use.
         library: PathBuf,
         /// Why registration failed, with what to do about it.
         reason: String,
     },
-    /// An execution-provider name that is not `auto`, `cpu` or `cuda`.
-    #[error("unknown execution provider {got:?}: expected auto, cpu or cuda")]
+    /// An execution-provider name that `--ep` does not know.
+    #[error("unknown execution provider {got:?}: expected one of {expected}")]
     UnknownProvider {
         /// The name that was given.
         got: String,
+        /// The accepted names, comma-separated.
+        expected: String,
     },
     /// The model file could not be read or is not an ONNX model (its protobuf does not parse).
     #[error("cannot load model {path} (expected an ONNX model file): {message}")]

@@ -5,9 +5,10 @@
 //! - finds the ONNX Runtime shared library where a [`RuntimeSearch`] says to look, and loads
 //!   it once per process ([`Runtime::find`], [`Runtime`]); it runs no program and reads no
 //!   path of the build machine unless told to;
-//! - builds a session on the requested execution provider, failing loudly when `cuda` was
-//!   asked for and cannot be used, falling back to CPU (and saying so) for `auto`
-//!   ([`ExecutionProvider`], [`ProviderReport`]);
+//! - builds a session on the requested execution provider (every one `ort` offers for
+//!   classifiers, [`PROVIDERS`]), failing loudly when one named cannot be used, trying the
+//!   accelerators the library has in [`AUTO_ORDER`] then the CPU (and saying so) for `auto`
+//!   ([`ExecutionProvider`], [`ProviderReport`], [`Runtime::providers`]);
 //! - decides how a model is fed and read: input layout, batch, size, element type, which output
 //!   holds the classes, background class, logits or probabilities — each choice with its
 //!   reason — and reads the model's metadata, giving no meaning to its custom entries
@@ -77,7 +78,10 @@ pub use model::{
     Decision, Dim, ElementType, InputInfo, Layout, ModelInfo, ModelMetadata, OutputInfo,
     PROBABILITY_TOLERANCE, ScoreKind, format_shape,
 };
-pub use provider::{CPU_PROVIDER, CUDA_PROVIDER, ExecutionProvider, ProviderReport};
+pub use provider::{
+    AUTO_ORDER, CPU_PROVIDER, CUDA_PROVIDER, ExecutionProvider, PROVIDERS, ProviderAvailability,
+    ProviderInfo, ProviderReport, availability,
+};
 pub use record::{
     ModelFile, ResumeSummary, RunCounts, RunRecord, RunState, SkippedFile, sha256_file, sha256_hex,
 };

@@ -381,6 +381,7 @@ pub fn locate_runtime(explicit: Option<&Path>, prefer_gpu: bool) -> Result<Runti
 pub struct Runtime {
     library: RuntimeLibrary,
     version: String,
+    providers: Vec<String>,
     pub(crate) env: ort::environment::Environment,
 }
 
@@ -405,6 +406,10 @@ impl Runtime {
             });
         }
         let (version, env) = load(&library)?;
+        let providers = available_providers().map_err(|message| Error::RuntimeLoad {
+            path: library.path.clone(),
+            message: format!("cannot list its execution providers: {message}"),
+        })?;
         tracing::info!(
             "ONNX Runtime {version} loaded from {} ({})",
             library.path.display(),
@@ -413,6 +418,7 @@ impl Runtime {
         let runtime: &'static Runtime = Box::leak(Box::new(Runtime {
             library,
             version,
+            providers,
             env,
         }));
         *slot = Some(runtime);
@@ -459,6 +465,13 @@ impl Runtime {
         &self.version
     }
 
+    /// The execution providers the library was built with, ONNX Runtime's names in its own
+    /// order (`CUDAExecutionProvider`, ..., `CPUExecutionProvider`). Being listed does not
+    /// promise that one registers: the libraries and the device it needs may be missing.
+    pub fn providers(&self) -> &[String] {
+        &self.providers
+    }
+
     /// What to record about the runtime in outputs.
     pub fn report(&self) -> RuntimeReport {
         RuntimeReport {
@@ -466,6 +479,48 @@ impl Runtime {
             library: self.library.clone(),
         }
     }
+}
+
+/// ONNX Runtime's `GetAvailableProviders`: the providers the loaded library was built with.
+fn available_providers() -> std::result::Result<Vec<String>, String> {
+    use std::ffi::{CStr, c_char, c_int};
+
+    let api = ort::api();
+    // Turns a status into its message, releasing it.
+    let check = |status: ort::sys::OrtStatusPtr| -> std::result::Result<(), String> {
+        if status.0.is_null() {
+            return Ok(());
+        }
+        // SAFETY: a non-null status from the API holds a NUL-terminated message until it is
+        // released, which happens once, here.
+        let message = unsafe {
+            let text = CStr::from_ptr((api.GetErrorMessage)(status.0))
+                .to_string_lossy()
+                .into_owned();
+            (api.ReleaseStatus)(status.0);
+            text
+        };
+        Err(message)
+    };
+    let mut list: *mut *mut c_char = std::ptr::null_mut();
+    let mut count: c_int = 0;
+    // SAFETY: both out-pointers are valid; on success the API hands over an array of `count`
+    // NUL-terminated strings that stays valid until ReleaseAvailableProviders.
+    check(unsafe { (api.GetAvailableProviders)(&mut list, &mut count) })?;
+    if list.is_null() {
+        return Ok(Vec::new());
+    }
+    let names = (0..usize::try_from(count).unwrap_or(0))
+        // SAFETY: `i < count` indexes the array the API returned; each entry is a C string.
+        .map(|i| {
+            unsafe { CStr::from_ptr(*list.add(i)) }
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    // SAFETY: the array and count the API returned, released once.
+    check(unsafe { (api.ReleaseAvailableProviders)(list, count) })?;
+    Ok(names)
 }
 
 /// The runtime as recorded in run records and `inspect --json`.

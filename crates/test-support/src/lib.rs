@@ -29,9 +29,14 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The workspace root (two levels above this crate's manifest), canonical when it can be.
+/// The workspace root: `IMAGENETX_WORKSPACE` when set and not empty (a test binary copied to
+/// another machine, e.g. a GPU machine without cargo, beside a copy of the checkout), else two
+/// levels above this crate's manifest; canonical when it can be.
 pub fn workspace_root() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("..");
+    let root = std::env::var_os("IMAGENETX_WORKSPACE")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(".."));
     root.canonicalize().unwrap_or(root)
 }
 

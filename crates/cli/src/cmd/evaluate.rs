@@ -75,7 +75,10 @@ pub struct Args {
     /// onnxruntime, system].
     #[arg(long, value_name = "PATH")]
     pub ort_lib: Option<PathBuf>,
-    /// Execution provider: `cuda` fails if CUDA cannot be used, `auto` tries CUDA then CPU.
+    /// Execution provider: auto, cpu, cuda, tensorrt, openvino, coreml, xnnpack, ...
+    /// (`imagenetx inspect --providers` lists them and what the loaded runtime has). A
+    /// provider named is used or the run fails (exit 2); `auto` tries the accelerators the
+    /// runtime has, then the CPU, and says why it fell back.
     #[arg(long, value_name = "EP", default_value = "auto")]
     pub ep: ExecutionProvider,
     /// Name of the output holding the class scores.

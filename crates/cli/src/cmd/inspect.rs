@@ -18,8 +18,13 @@ use crate::preprocess::PreprocessArgs;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The ONNX model.
-    #[arg(value_name = "MODEL")]
-    pub model: PathBuf,
+    #[arg(value_name = "MODEL", required_unless_present = "providers")]
+    pub model: Option<PathBuf>,
+    /// List the execution providers of the ONNX Runtime library that would be loaded (each
+    /// `--ep` name, whether the library has it, `auto`'s order, how to get a build with it),
+    /// instead of inspecting a model.
+    #[arg(long, conflicts_with = "model")]
+    pub providers: bool,
     /// Name of the output holding the class scores (default: the one with 1000 or 1001 classes).
     #[arg(long, value_name = "NAME")]
     pub output: Option<String>,
@@ -30,7 +35,9 @@ pub struct Args {
     /// `just setup-ort`, a Python onnxruntime package, the system library].
     #[arg(long, value_name = "PATH")]
     pub ort_lib: Option<PathBuf>,
-    /// Execution provider: `cuda` fails if CUDA cannot be used, `auto` falls back to CPU.
+    /// Execution provider: auto, cpu, cuda, tensorrt, openvino, coreml, xnnpack, ... (see
+    /// `--providers`). A provider named is used or the command fails; `auto` tries the
+    /// accelerators the runtime has, then the CPU.
     #[arg(long, value_name = "EP", default_value = "auto")]
     pub ep: ExecutionProvider,
     /// Intra-op threads for the probe run (0: ONNX Runtime's default).
@@ -57,13 +64,16 @@ struct Inspection<'a> {
 
 /// Runs `imagenetx inspect`.
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
+    let Some(model) = &args.model else {
+        return list_providers(&args);
+    };
     let inspected = imagenetx::evaluate::inspect(&EvaluatorConfig {
         runtime: runtime_search(args.ort_lib.clone()),
         provider: args.ep,
         intra_threads: args.threads,
         output: args.output.clone(),
         preprocess: args.preprocess.spec(),
-        ..EvaluatorConfig::new(&args.model)
+        ..EvaluatorConfig::new(model)
     })?;
     let inspection = Inspection {
         model: inspected.model.clone(),
@@ -83,6 +93,53 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         writeln!(out)?;
     } else {
         write_text(&mut out, &inspection)?;
+    }
+    out.flush()?;
+    Ok(Outcome::Done)
+}
+
+/// `inspect --providers`: the runtime's execution providers, as text or JSON.
+fn list_providers(args: &Args) -> anyhow::Result<Outcome> {
+    let search = runtime_search(args.ort_lib.clone()).with_prefer_gpu(args.ep.wants_gpu());
+    let listed = imagenetx::providers(&search)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &listed)?;
+        writeln!(out)?;
+    } else {
+        let runtime = &listed.runtime;
+        writeln!(
+            out,
+            "runtime  ONNX Runtime {} ({}: {})",
+            runtime.version,
+            runtime.library.path.display(),
+            runtime.library.reason
+        )?;
+        writeln!(
+            out,
+            "{:<16} {:<32} {:<8} {:<5} how to get a build with it",
+            "--ep", "ONNX Runtime name", "here", "auto"
+        )?;
+        for p in &listed.providers {
+            writeln!(
+                out,
+                "{:<16} {:<32} {:<8} {:<5} {}",
+                p.name.unwrap_or("-"),
+                p.ort_name,
+                if p.in_runtime { "yes" } else { "no" },
+                p.auto_rank.map_or("-".to_owned(), |r| r.to_string()),
+                if p.in_runtime {
+                    ""
+                } else {
+                    p.how_to_get.unwrap_or("")
+                }
+            )?;
+        }
+        writeln!(
+            out,
+            "(\"here\": the library was built with it; using it may still need its own libraries \
+             and a device. auto tries the numbered ones in order, then cpu.)"
+        )?;
     }
     out.flush()?;
     Ok(Outcome::Done)

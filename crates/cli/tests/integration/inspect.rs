@@ -256,7 +256,9 @@ fn cuda_is_an_error_and_auto_says_it_fell_back() {
         "--ep cuda on a machine without CUDA must fail"
     );
     assert!(
-        text(&out.stderr).contains("the CUDA execution provider is not usable"),
+        text(&out.stderr).contains(
+            "execution provider cuda (CUDAExecutionProvider) is not in ONNX Runtime"
+        ),
         "{}",
         text(&out.stderr)
     );
@@ -274,7 +276,7 @@ fn cuda_is_an_error_and_auto_says_it_fell_back() {
     let out = inspect(&[model, "--ep", "tpu"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).contains("expected auto, cpu or cuda"),
+        text(&out.stderr).contains("expected one of auto, cpu, cuda, tensorrt"),
         "{}",
         text(&out.stderr)
     );
@@ -379,4 +381,120 @@ fn unsupported_models_say_what_is_unsupported() {
             "{kind}: the error should name the file: {stderr}"
         );
     }
+}
+
+/// `inspect --providers` lists what the loaded library was built with: the same set Python's
+/// `onnxruntime.get_available_providers()` gives for the same wheel (the venv's), each known
+/// provider once, and the CPU provider first in nothing but its own row.
+#[test]
+fn providers_are_listed_as_the_runtime_has_them() {
+    let out = inspect(&["--providers", "--json", "--ep", "cpu"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let rows = json["providers"].as_array().expect("providers");
+    let ours: std::collections::BTreeSet<String> = rows
+        .iter()
+        .filter(|r| r["in_runtime"] == true)
+        .map(|r| r["ort_name"].as_str().expect("name").to_owned())
+        .collect();
+    let python = imagenetx_test_support::run_ok(
+        Command::new(imagenetx_test_support::venv_python()).args([
+            "-c",
+            "import onnxruntime as o; print(o.__version__); print('\\n'.join(o.get_available_providers()))",
+        ]),
+    );
+    let python = text(&python.stdout);
+    let mut lines = python.lines();
+    let version = lines.next().expect("version");
+    assert_eq!(
+        json["runtime"]["version"], version,
+        "the venv's wheel is the same release"
+    );
+    let theirs: std::collections::BTreeSet<String> = lines.map(str::to_owned).collect();
+    assert_eq!(ours, theirs);
+    for name in imagenetx_infer::ExecutionProvider::names().skip(1) {
+        assert_eq!(
+            rows.iter().filter(|r| r["name"] == name).count(),
+            1,
+            "{name} listed once"
+        );
+    }
+    let cuda = rows.iter().find(|r| r["name"] == "cuda").expect("cuda row");
+    assert_eq!(cuda["in_runtime"], false);
+    assert_eq!(cuda["auto_rank"], 1);
+    assert!(
+        cuda["how_to_get"]
+            .as_str()
+            .is_some_and(|h| h.contains("just setup-gpu")),
+        "{cuda}"
+    );
+
+    let out = inspect(&["--providers"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert!(table.contains("ONNX Runtime 1.31.1"), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("cpu ") && l.contains(" yes ")),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("openvino ") && l.contains(" no ")),
+        "{table}"
+    );
+
+    let model = fixture("nchw_dynamic.onnx");
+    let out = inspect(&["--providers", model.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2), "a model and --providers");
+}
+
+/// A provider asked for by name that the library lacks stops `evaluate` before any image is
+/// read (exit 2, no output files), naming the library and how to get a build with it; the
+/// run record of a run names the provider used and what the library offered.
+#[test]
+fn a_missing_named_provider_is_fatal_and_the_record_names_the_one_used() {
+    let tmp = imagenetx_test_support::temp_dir();
+    let model = fixture("nchw_dynamic.onnx");
+    let photos = imagenetx_test_support::fixture("photos");
+    let out_csv = tmp.path().join("p.csv");
+    let run = |ep: &str| {
+        Command::new(parity_util::imagenetx())
+            .args(["evaluate", model.to_str().expect("utf-8"), "--images"])
+            .arg(&photos)
+            .arg("--out")
+            .arg(&out_csv)
+            .args(["--ep", ep, "--quiet"])
+            .output()
+            .expect("run imagenetx")
+    };
+    for ep in ["openvino", "tensorrt", "xnnpack"] {
+        let out = run(ep);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{ep}: {stderr}");
+        assert!(
+            stderr.contains(&format!("execution provider {ep} (")),
+            "{stderr}"
+        );
+        assert!(stderr.contains("libonnxruntime"), "{stderr}");
+        assert!(stderr.contains("to get a build that has it"), "{stderr}");
+        assert!(!out_csv.exists(), "{ep}: nothing written");
+    }
+    let out = run("cpu");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("p.run.json")).expect("run record"),
+    )
+    .expect("JSON");
+    assert_eq!(record["provider"]["used"], "CPUExecutionProvider");
+    assert_eq!(record["provider"]["requested"], "cpu");
+    assert!(
+        record["provider"]["available"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|p| p == "CPUExecutionProvider")),
+        "{}",
+        record["provider"]
+    );
 }

@@ -9,7 +9,7 @@ use crate::common;
 use common::{Reference, fixture, golden_tensor, reference, runtime};
 use imagenetx_infer::{
     CPU_PROVIDER, Classifier, ClassifierConfig, Dim, ElementType, Error, ExecutionProvider, Layout,
-    ScoreKind,
+    PROVIDERS, ScoreKind,
 };
 
 fn cpu(name: &str) -> ClassifierConfig {
@@ -563,19 +563,40 @@ fn nan_output_is_reported_per_image() {
 }
 
 #[test]
-fn cuda_fails_loudly_and_auto_falls_back_on_a_cpu_build() {
+fn named_providers_the_cpu_build_lacks_fail_loudly_and_auto_falls_back() {
     let rt = runtime();
-    let err = load_err(&cpu("nchw_dynamic.onnx").with_provider(ExecutionProvider::Cuda));
-    assert!(matches!(err, Error::CudaUnavailable { .. }), "{err}");
-    let message = err.to_string();
+    // The CPU wheel is built with the CPU provider (and Azure's, which is no accelerator).
     assert!(
-        message.contains("CUDA execution provider is not usable"),
-        "{message}"
+        rt.providers().iter().any(|p| p == CPU_PROVIDER),
+        "{:?}",
+        rt.providers()
     );
-    assert!(
-        message.contains(&rt.library().path.display().to_string()),
-        "{message}"
-    );
+    for info in PROVIDERS {
+        if rt.providers().iter().any(|p| p == info.ort_name) {
+            continue;
+        }
+        let err = load_err(&cpu("nchw_dynamic.onnx").with_provider(info.provider));
+        assert!(
+            matches!(err, Error::ProviderMissing { .. }),
+            "{}: {err}",
+            info.name
+        );
+        let message = err.to_string();
+        for needle in [
+            info.name,
+            info.ort_name,
+            info.how_to_get,
+            &rt.library().path.display().to_string(),
+            "CPUExecutionProvider",
+        ] {
+            assert!(
+                message.contains(needle),
+                "{needle:?} missing from: {message}"
+            );
+        }
+    }
+    let cuda = load_err(&cpu("nchw_dynamic.onnx").with_provider(ExecutionProvider::Cuda));
+    assert!(cuda.to_string().contains("just setup-gpu"), "{cuda}");
 
     let auto = Classifier::new(
         rt,
@@ -585,12 +606,19 @@ fn cuda_fails_loudly_and_auto_falls_back_on_a_cpu_build() {
     let provider = auto.provider();
     assert_eq!(provider.used, CPU_PROVIDER);
     assert_eq!(provider.requested, ExecutionProvider::Auto);
+    assert_eq!(provider.available, rt.providers());
     let why = provider.fallback.as_deref().expect("fallback reason");
-    assert!(why.contains("CUDA"), "{why}");
+    assert!(
+        why.contains("offers none of the accelerators auto tries"),
+        "{why}"
+    );
     assert!(
         provider.to_string().contains("fell back to CPU"),
         "{provider}"
     );
+    let cpu_only = Classifier::new(rt, &cpu("nchw_dynamic.onnx")).expect("cpu");
+    assert_eq!(cpu_only.provider().used, CPU_PROVIDER);
+    assert_eq!(cpu_only.provider().fallback, None);
 }
 
 #[test]
