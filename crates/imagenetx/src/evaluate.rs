@@ -11,10 +11,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::sync_channel;
 
 use imagenetx_dataset::{ImageEntry, escape_file_name};
+use imagenetx_imaging::PixelScale;
 use imagenetx_imaging::{PreprocessConfig, Preprocessor, ReadLimits};
 use imagenetx_infer::{
-    Classifier, ClassifierConfig, ExecutionProvider, Fingerprint, ModelFile, ModelInfo,
-    ProviderReport, Runtime, RuntimeSearch, SkippedFile, TopK,
+    Classifier, ClassifierConfig, Decision, ExecutionProvider, Fingerprint, InputOverrides,
+    ModelFile, ModelInfo, ProviderReport, Runtime, RuntimeSearch, SkippedFile, TopK,
 };
 use rayon::prelude::*;
 
@@ -45,6 +46,10 @@ pub struct EvaluatorConfig {
     /// Name of the output holding the class scores (default: the one with 1000 or 1001
     /// classes).
     pub output: Option<String>,
+    /// The caller's layout and input size for the model's input (`--layout`,
+    /// `--input-size`), over its declared shape and the names of its symbolic dims. A size set
+    /// here is treated as a fixed input size (the default preprocessing is fitted to it).
+    pub input: InputOverrides,
     /// The caller's preprocessing overrides (over the model's metadata and the defaults).
     pub preprocess: PreprocessSpec,
     /// Images per inference batch (made smaller for huge fixed inputs, see
@@ -66,6 +71,7 @@ impl EvaluatorConfig {
             provider: ExecutionProvider::Auto,
             intra_threads: 0,
             output: None,
+            input: InputOverrides::default(),
             preprocess: PreprocessSpec::default(),
             batch_size: 32,
             threads: 0,
@@ -180,8 +186,9 @@ impl Evaluator {
         if config.batch_size == 0 {
             return Err(Error::invalid("the batch size must be at least 1"));
         }
-        let (runtime, classifier, model_file) = load(&config)?;
+        let (runtime, mut classifier, model_file) = load(&config)?;
         let preprocessing = resolve(classifier.info(), &config.preprocess)?;
+        record_input_decisions(&mut classifier, &preprocessing);
         let mut notices = Vec::new();
         let batch_size = batch_size_for(config.batch_size, &preprocessing.config, &mut notices)?;
         Ok(Evaluator {
@@ -391,12 +398,24 @@ fn load(config: &EvaluatorConfig) -> Result<(&'static Runtime, Classifier, Model
         }
         check_image_tensor(crop, crop)?;
     }
+    if let Some((h, w)) = config.input.size {
+        let side = |s: usize| u32::try_from(s).unwrap_or(u32::MAX);
+        let (h, w) = (side(h), side(w));
+        if h == 0 || w == 0 || h > imagenetx_imaging::MAX_SIDE || w > imagenetx_imaging::MAX_SIDE {
+            return Err(Error::invalid(format!(
+                "the input size {h}x{w} is outside 1..={}",
+                imagenetx_imaging::MAX_SIDE
+            )));
+        }
+        check_image_tensor(h, w)?;
+    }
     // A model with a dynamic input size is probed at the caller's crop, else its metadata's,
     // else 224.
     let classifier_config = ClassifierConfig::new(&config.model)
         .with_provider(config.provider)
         .with_intra_threads(config.intra_threads)
         .with_output(config.output.clone())
+        .with_input(config.input)
         .with_probe_size(config.preprocess.crop.map(|c| c as usize))
         .with_probe_size_from_metadata(Some(crate::preprocess::metadata_crop));
     classifier_config.validate()?;
@@ -429,14 +448,61 @@ pub struct Inspection {
 /// Inspects the model of `config` (ONNX Runtime loaded, the model probed, its preprocessing
 /// resolved if it can be).
 pub fn inspect(config: &EvaluatorConfig) -> Result<Inspection> {
-    let (runtime, classifier, model) = load(config)?;
+    let (runtime, mut classifier, model) = load(config)?;
     let preprocessing = resolve(classifier.info(), &config.preprocess);
+    if let Ok(resolved) = &preprocessing {
+        record_input_decisions(&mut classifier, resolved);
+    }
     Ok(Inspection {
         model,
         runtime,
         classifier,
         preprocessing,
     })
+}
+
+/// Records, with the model's decisions, what the resolved preprocessing decided about its
+/// input: the size of symbolic height and width dims (the crop, and where it came from), and
+/// the pixel values fed (scale, mean, std, and where they came from).
+fn record_input_decisions(classifier: &mut Classifier, preprocessing: &ResolvedPreprocess) {
+    let (config, sources) = (&preprocessing.config, &preprocessing.sources);
+    let input = &classifier.info().input;
+    let mut decisions = Vec::new();
+    if input.fixed_size().is_none() {
+        decisions.push(Decision::new(
+            "input size",
+            format!("{}x{}", config.crop_height, config.crop_width),
+            format!(
+                "height `{}` and width `{}` are symbolic: the preprocessing's crop ({})",
+                input.height, input.width, sources.crop
+            ),
+        ));
+    }
+    let scale = match config.scale {
+        PixelScale::UnitInterval => "p / 255",
+        PixelScale::Raw => "p",
+    };
+    let values = if config.mean == [0.0; 3] && config.std == [1.0; 3] {
+        scale.to_owned()
+    } else {
+        format!("({scale} - {:?}) / {:?}", config.mean, config.std)
+    };
+    let origin = if sources.scale == sources.mean && sources.mean == sources.std {
+        sources.scale.to_string()
+    } else {
+        format!(
+            "scale from {}; mean from {}; std from {}",
+            sources.scale, sources.mean, sources.std
+        )
+    };
+    decisions.push(Decision::new(
+        "pixel values",
+        format!("{values} as {}", input.element_type),
+        origin,
+    ));
+    for decision in decisions {
+        classifier.record_decision(decision);
+    }
 }
 
 /// The model's name in tables and reports: its file stem.
