@@ -354,9 +354,10 @@ impl Field {
 
 /// Chooses the preprocessing for the model `info` describes: defaults (torchvision; for a
 /// fixed input size S, resize `floor(S / 0.875)` and crop S), then the model's
-/// [`METADATA_KEY`] record, then `overrides`. The layout is the model input's. An integer
-/// input (u8, i8) has integer defaults instead of ImageNet's normalisation
-/// ([`integer_input`]).
+/// [`METADATA_KEY`] record, then `overrides`. The layout is the model input's; a size the
+/// caller gave the input ([`imagenetx_infer::InputOverrides`]) counts as fixed. An integer
+/// input takes raw pixels: the scale, mean and std no layer set are raw255, 0 (i8: 128, for
+/// `p - 128`) and 1, and a normalisation the type cannot hold is an error naming the tensor.
 pub fn resolve(info: &ModelInfo, overrides: &PreprocessSpec) -> Result<ResolvedPreprocess> {
     let fixed = info.input.fixed_size().map(|(h, w)| (h as u32, w as u32));
     let value = info
