@@ -19,7 +19,7 @@ use imagenetx_infer::{
 };
 use rayon::prelude::*;
 
-use crate::preprocess::{PreprocessSpec, ResolvedPreprocess, resolve};
+use crate::preprocess::{Layer, PreprocessSpec, ResolvedPreprocess, Source, resolve};
 use crate::{Error, Result};
 
 /// Largest batch tensor, in bytes: a batch of a model with a huge fixed input is made smaller.
@@ -187,7 +187,8 @@ impl Evaluator {
             return Err(Error::invalid("the batch size must be at least 1"));
         }
         let (runtime, mut classifier, model_file) = load(&config)?;
-        let preprocessing = resolve(classifier.info(), &config.preprocess)?;
+        let mut preprocessing = resolve(classifier.info(), &config.preprocess)?;
+        caller_input_sources(&mut preprocessing, config.input);
         record_input_decisions(&mut classifier, &preprocessing);
         let mut notices = Vec::new();
         let batch_size = batch_size_for(config.batch_size, &preprocessing.config, &mut notices)?;
@@ -449,8 +450,9 @@ pub struct Inspection {
 /// resolved if it can be).
 pub fn inspect(config: &EvaluatorConfig) -> Result<Inspection> {
     let (runtime, mut classifier, model) = load(config)?;
-    let preprocessing = resolve(classifier.info(), &config.preprocess);
-    if let Ok(resolved) = &preprocessing {
+    let mut preprocessing = resolve(classifier.info(), &config.preprocess);
+    if let Ok(resolved) = &mut preprocessing {
+        caller_input_sources(resolved, config.input);
         record_input_decisions(&mut classifier, resolved);
     }
     Ok(Inspection {
@@ -459,6 +461,29 @@ pub fn inspect(config: &EvaluatorConfig) -> Result<Inspection> {
         classifier,
         preprocessing,
     })
+}
+
+/// The layout and the size the caller set for the model's input (`--layout`, `--input-size`)
+/// are the caller's in the preprocessing's sources, not the model input's.
+fn caller_input_sources(preprocessing: &mut ResolvedPreprocess, input: InputOverrides) {
+    let sources = &mut preprocessing.sources;
+    if let Some(layout) = input.layout {
+        sources.layout = Source {
+            layer: Layer::Caller,
+            detail: format!("--layout {}", layout.to_string().to_lowercase()),
+        };
+    }
+    if let Some((h, w)) = input.size {
+        let flag = Source {
+            layer: Layer::Caller,
+            detail: format!("--input-size {h},{w}"),
+        };
+        for source in [&mut sources.crop, &mut sources.resize] {
+            if source.layer == Layer::ModelInput {
+                *source = flag.clone();
+            }
+        }
+    }
 }
 
 /// Records, with the model's decisions, what the resolved preprocessing decided about its

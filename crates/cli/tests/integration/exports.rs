@@ -161,6 +161,11 @@ fn symbolic_sizes_follow_the_crop_or_the_flag() {
         find_decision(decisions, "layout", "NHWC"),
         "set with --layout"
     );
+    let sources = &record["preprocessing"]["sources"];
+    assert_eq!(sources["layout"]["detail"], "--layout nhwc", "{sources}");
+    // The caller's crop wins over the size's fitted default; the resize is the metadata's.
+    assert_eq!(sources["crop"]["detail"], "--crop 192", "{sources}");
+    assert_eq!(sources["resize"]["layer"], "model_metadata", "{sources}");
 }
 
 /// The reason of the decision on `subject` whose choice is `choice`; panics listing them all
@@ -243,6 +248,23 @@ fn inspect_explains_integer_and_symbolic_inputs() {
             "{variant}"
         );
     }
+    // --input-size: the size of the symbolic dims, and the crop and resize fitted to it.
+    let json = inspect_json(&dir.join("fixture_hf.onnx"), &["--input-size", "224"]);
+    assert!(
+        find_decision(&json["info"]["decisions"], "input size", "224x224").contains("--input-size")
+    );
+    let p = &json["preprocessing"];
+    for field in ["crop", "resize"] {
+        assert_eq!(
+            p["sources"][field]["detail"], "--input-size 224,224",
+            "{field}: {p}"
+        );
+    }
+    assert_eq!(
+        p["config"]["resize"],
+        serde_json::json!({"mode": "shorter_side", "size": 256}),
+        "{p}"
+    );
     // The indices variant: the probabilities, not the int64 outputs.
     let json = inspect_json(&dir.join("fixture_indices.onnx"), &[]);
     assert_eq!(json["info"]["output"]["name"], "probabilities");
