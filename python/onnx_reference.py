@@ -14,8 +14,13 @@ mirrors torchvision's `Resize(S)` + `CenterCrop(C)` + `ToTensor()` +
 * float32 pixels, divided by 255 when `scale` is `unit`, kept 0..255 when it
   is `raw255`, then (x - mean) / std per channel in float32; channel order
   RGB or BGR;
-* NCHW or NHWC as the model's input asks (or `--layout`); float16 models get
-  the float32 tensor cast to float16 at the very end.
+* NCHW or NHWC as the model's input asks (or `--layout`, which a model with
+  symbolic channel/height/width dims needs); float16 models get the float32
+  tensor cast to float16 at the very end;
+* integer inputs, the raw-pixel models of TFLite converters and edge
+  exporters (normalisation inside the graph): uint8 gets the cropped PIL pixels
+  0..255 as they are, int8 the pixels minus 128 (-128..127), in the channel
+  order asked; scale, mean and std do not apply (giving them is an error).
 
 Presets (explicit flags override them; `--metadata` applies the model's
 `imagenetx.preprocess` JSON between the preset and the flags):
@@ -25,8 +30,8 @@ Presets (explicit flags override them; `--metadata` applies the model's
   inception    resize 342, crop 299, bilinear, mean 0.5, std 0.5, unit
   tflite       resize 256, crop 224, bilinear, mean 127, std 128, raw255
 
-Scoring: the class output is the one output whose last dimension is 1000 or
-1001. It is taken as probabilities when every row is non-negative and sums to
+Scoring: the class output is the one float output shaped [N,1000] or
+[N,1001] (or [N,C,1,1]); integer outputs (class indices) are not scores. It is taken as probabilities when every row is non-negative and sums to
 1 within 1e-3, otherwise as logits. With 1001 classes, index 0 (background) is
 dropped first (logits: before the softmax; probabilities: the other 1000 are
 renormalised), so class indices are always ImageNet-1k indices 0..999. The
@@ -147,8 +152,9 @@ def resize_shorter(size: tuple[int, int], shorter: int) -> tuple[int, int]:
     return int(shorter * w / h), shorter
 
 
-def preprocess_image(path: Path, pre: Preprocess) -> np.ndarray:
-    """One image as a float32 HWC array, normalised, in the configured channel order."""
+def preprocess_image(path: Path, pre: Preprocess, integer: str | None = None) -> np.ndarray:
+    """One image as a float32 HWC array, normalised, in the configured channel order; for an
+    `integer` input ("uint8", "int8") the raw pixels as that type (int8: pixels minus 128)."""
     from PIL import Image
 
     with Image.open(path) as img:
@@ -160,6 +166,13 @@ def preprocess_image(path: Path, pre: Preprocess) -> np.ndarray:
     top = int(round((h - pre.crop) / 2.0))
     left = int(round((w - pre.crop) / 2.0))
     img = img.crop((left, top, left + pre.crop, top + pre.crop))
+    pixels = np.asarray(img, dtype=np.uint8)
+    if pre.channel_order == "BGR":
+        pixels = pixels[:, :, ::-1]
+    if integer == "uint8":
+        return np.ascontiguousarray(pixels)
+    if integer == "int8":
+        return np.ascontiguousarray((pixels.astype(np.int16) - 128).astype(np.int8))
     x = np.asarray(img, dtype=np.uint8).astype(np.float32)
     if pre.scale == "unit":
         x = x / np.float32(255.0)
@@ -199,7 +212,7 @@ class ModelIO:
     num_classes: int
 
 
-def inspect_model(session) -> ModelIO:
+def inspect_model(session, layout_hint: str | None = None) -> ModelIO:
     inputs = session.get_inputs()
     if len(inputs) != 1:
         raise ReferenceError(f"expected one model input, found {[i.name for i in inputs]}")
@@ -207,7 +220,14 @@ def inspect_model(session) -> ModelIO:
     shape = list(inp.shape)
     if len(shape) != 4:
         raise ReferenceError(f"input {inp.name!r} has shape {shape}: not an image batch [N,C,H,W] or [N,H,W,C]")
-    if shape[1] == 3:
+    def channels(dim) -> bool:  # 3, or symbolic
+        return dim == 3 or not isinstance(dim, int)
+
+    if layout_hint == "NCHW" and channels(shape[1]):
+        layout, height, width = "NCHW", shape[2], shape[3]
+    elif layout_hint == "NHWC" and channels(shape[3]):
+        layout, height, width = "NHWC", shape[1], shape[2]
+    elif shape[1] == 3:
         layout, height, width = "NCHW", shape[2], shape[3]
     elif shape[3] == 3:
         layout, height, width = "NHWC", shape[1], shape[2]
@@ -216,11 +236,13 @@ def inspect_model(session) -> ModelIO:
     batch = shape[0] if isinstance(shape[0], int) else None
     candidates = [
         (i, o) for i, o in enumerate(session.get_outputs())
-        if len(o.shape) == 2 and o.shape[-1] in (1000, 1001)
+        if o.type in ("tensor(float)", "tensor(float16)") and len(o.shape) in (2, 4)
+        and o.shape[1] in (1000, 1001) and list(o.shape[2:]) in ([], [1, 1])
     ]
     if len(candidates) != 1:
-        got = [(o.name, o.shape) for o in session.get_outputs()]
-        raise ReferenceError(f"expected exactly one output of shape [N,1000] or [N,1001], found {got}")
+        got = [(o.name, o.type, o.shape) for o in session.get_outputs()]
+        raise ReferenceError(f"expected exactly one float output of shape [N,1000] or [N,1001] "
+                             f"(or [N,C,1,1]), found {got}")
     index, out = candidates[0]
     return ModelIO(
         input_name=inp.name,
@@ -231,7 +253,7 @@ def inspect_model(session) -> ModelIO:
         batch=batch,
         output_name=out.name,
         output_index=index,
-        num_classes=out.shape[-1],
+        num_classes=out.shape[1],
     )
 
 
@@ -263,7 +285,7 @@ def run(args: argparse.Namespace) -> int:
         session = ort.InferenceSession(str(args.model), providers=["CPUExecutionProvider"])
     except Exception as err:
         raise ReferenceError(f"{args.model}: cannot load the model: {err}") from err
-    io = inspect_model(session)
+    io = inspect_model(session, args.layout)
     if args.metadata:
         meta = session.get_modelmeta().custom_metadata_map
         if METADATA_KEY in meta:
@@ -291,9 +313,14 @@ def run(args: argparse.Namespace) -> int:
     for dim, name in ((io.height, "height"), (io.width, "width")):
         if dim is not None and dim != pre.crop:
             raise ReferenceError(f"crop {pre.crop} does not fit the model's input {name} {dim}")
-    dtype = {"tensor(float)": np.float32, "tensor(float16)": np.float16}.get(io.input_type)
+    dtype = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(uint8)": np.uint8,
+             "tensor(int8)": np.int8}.get(io.input_type)
     if dtype is None:
-        raise ReferenceError(f"input {io.input_name!r} is {io.input_type}; only float and float16 are supported")
+        raise ReferenceError(f"input {io.input_name!r} is {io.input_type}; only float, float16, uint8 and int8 "
+                             "are supported")
+    integer = {np.uint8: "uint8", np.int8: "int8"}.get(dtype)
+    if integer and any(getattr(args, k) is not None for k in ("mean", "std", "scale")):
+        raise ReferenceError(f"input {io.input_name!r} is {integer}: it takes raw pixels, not --mean/--std/--scale")
     echo = asdict(pre) | {"layout": layout, "input_type": io.input_type, "output": io.output_name,
                           "num_classes": io.num_classes}
     print(f"preprocess: {json.dumps(echo)}", file=sys.stderr)
@@ -304,7 +331,7 @@ def run(args: argparse.Namespace) -> int:
     for start in range(0, len(images), batch_size):
         chunk = images[start:start + batch_size]
         try:
-            arrays = [preprocess_image(p, pre) for p in chunk]
+            arrays = [preprocess_image(p, pre, integer) for p in chunk]
         except (OSError, ValueError) as err:
             raise ReferenceError(f"cannot decode an image: {err}") from err
         x = np.stack(arrays)
@@ -313,7 +340,8 @@ def run(args: argparse.Namespace) -> int:
         x = np.ascontiguousarray(x.astype(dtype))
         if args.save_tensor:
             tensors.append(x)
-        scores = session.run(None, {io.input_name: x})[io.output_index]
+        scores = np.asarray(session.run(None, {io.input_name: x})[io.output_index])
+        scores = scores.reshape(scores.shape[0], io.num_classes)
         for path, row in zip(chunk, np.asarray(scores)):
             if not np.all(np.isfinite(row)):
                 skipped.append(path)

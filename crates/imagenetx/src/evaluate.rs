@@ -11,14 +11,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::sync_channel;
 
 use imagenetx_dataset::{ImageEntry, escape_file_name};
+use imagenetx_imaging::PixelScale;
 use imagenetx_imaging::{PreprocessConfig, Preprocessor, ReadLimits};
 use imagenetx_infer::{
-    Classifier, ClassifierConfig, ExecutionProvider, Fingerprint, ModelFile, ModelInfo,
-    ProviderReport, Runtime, RuntimeSearch, SkippedFile, TopK,
+    Classifier, ClassifierConfig, Decision, ExecutionProvider, Fingerprint, InputOverrides,
+    ModelFile, ModelInfo, ProviderReport, Runtime, RuntimeSearch, SkippedFile, TopK,
 };
 use rayon::prelude::*;
 
-use crate::preprocess::{PreprocessSpec, ResolvedPreprocess, resolve};
+use crate::preprocess::{Layer, PreprocessSpec, ResolvedPreprocess, Source, resolve};
 use crate::{Error, Result};
 
 /// Largest batch tensor, in bytes: a batch of a model with a huge fixed input is made smaller.
@@ -45,6 +46,10 @@ pub struct EvaluatorConfig {
     /// Name of the output holding the class scores (default: the one with 1000 or 1001
     /// classes).
     pub output: Option<String>,
+    /// The caller's layout and input size for the model's input (`--layout`,
+    /// `--input-size`), over its declared shape and the names of its symbolic dims. A size set
+    /// here is treated as a fixed input size (the default preprocessing is fitted to it).
+    pub input: InputOverrides,
     /// The caller's preprocessing overrides (over the model's metadata and the defaults).
     pub preprocess: PreprocessSpec,
     /// Images per inference batch (made smaller for huge fixed inputs, see
@@ -66,6 +71,7 @@ impl EvaluatorConfig {
             provider: ExecutionProvider::Auto,
             intra_threads: 0,
             output: None,
+            input: InputOverrides::default(),
             preprocess: PreprocessSpec::default(),
             batch_size: 32,
             threads: 0,
@@ -180,8 +186,10 @@ impl Evaluator {
         if config.batch_size == 0 {
             return Err(Error::invalid("the batch size must be at least 1"));
         }
-        let (runtime, classifier, model_file) = load(&config)?;
-        let preprocessing = resolve(classifier.info(), &config.preprocess)?;
+        let (runtime, mut classifier, model_file) = load(&config)?;
+        let mut preprocessing = resolve(classifier.info(), &config.preprocess)?;
+        caller_input_sources(&mut preprocessing, config.input);
+        record_input_decisions(&mut classifier, &preprocessing);
         let mut notices = Vec::new();
         let batch_size = batch_size_for(config.batch_size, &preprocessing.config, &mut notices)?;
         Ok(Evaluator {
@@ -391,12 +399,24 @@ fn load(config: &EvaluatorConfig) -> Result<(&'static Runtime, Classifier, Model
         }
         check_image_tensor(crop, crop)?;
     }
+    if let Some((h, w)) = config.input.size {
+        let side = |s: usize| u32::try_from(s).unwrap_or(u32::MAX);
+        let (h, w) = (side(h), side(w));
+        if h == 0 || w == 0 || h > imagenetx_imaging::MAX_SIDE || w > imagenetx_imaging::MAX_SIDE {
+            return Err(Error::invalid(format!(
+                "the input size {h}x{w} is outside 1..={}",
+                imagenetx_imaging::MAX_SIDE
+            )));
+        }
+        check_image_tensor(h, w)?;
+    }
     // A model with a dynamic input size is probed at the caller's crop, else its metadata's,
     // else 224.
     let classifier_config = ClassifierConfig::new(&config.model)
         .with_provider(config.provider)
         .with_intra_threads(config.intra_threads)
         .with_output(config.output.clone())
+        .with_input(config.input)
         .with_probe_size(config.preprocess.crop.map(|c| c as usize))
         .with_probe_size_from_metadata(Some(crate::preprocess::metadata_crop));
     classifier_config.validate()?;
@@ -429,8 +449,12 @@ pub struct Inspection {
 /// Inspects the model of `config` (ONNX Runtime loaded, the model probed, its preprocessing
 /// resolved if it can be).
 pub fn inspect(config: &EvaluatorConfig) -> Result<Inspection> {
-    let (runtime, classifier, model) = load(config)?;
-    let preprocessing = resolve(classifier.info(), &config.preprocess);
+    let (runtime, mut classifier, model) = load(config)?;
+    let mut preprocessing = resolve(classifier.info(), &config.preprocess);
+    if let Ok(resolved) = &mut preprocessing {
+        caller_input_sources(resolved, config.input);
+        record_input_decisions(&mut classifier, resolved);
+    }
     Ok(Inspection {
         model,
         runtime,
@@ -457,6 +481,73 @@ pub fn providers(search: &imagenetx_infer::RuntimeSearch) -> Result<Providers> {
         runtime: runtime.report(),
         providers: imagenetx_infer::availability(runtime.providers()),
     })
+}
+
+/// The layout and the size the caller set for the model's input (`--layout`, `--input-size`)
+/// are the caller's in the preprocessing's sources, not the model input's.
+fn caller_input_sources(preprocessing: &mut ResolvedPreprocess, input: InputOverrides) {
+    let sources = &mut preprocessing.sources;
+    if let Some(layout) = input.layout {
+        sources.layout = Source {
+            layer: Layer::Caller,
+            detail: format!("--layout {}", layout.to_string().to_lowercase()),
+        };
+    }
+    if let Some((h, w)) = input.size {
+        let flag = Source {
+            layer: Layer::Caller,
+            detail: format!("--input-size {h},{w}"),
+        };
+        for source in [&mut sources.crop, &mut sources.resize] {
+            if source.layer == Layer::ModelInput {
+                *source = flag.clone();
+            }
+        }
+    }
+}
+
+/// Records, with the model's decisions, what the resolved preprocessing decided about its
+/// input: the size of symbolic height and width dims (the crop, and where it came from), and
+/// the pixel values fed (scale, mean, std, and where they came from).
+fn record_input_decisions(classifier: &mut Classifier, preprocessing: &ResolvedPreprocess) {
+    let (config, sources) = (&preprocessing.config, &preprocessing.sources);
+    let input = &classifier.info().input;
+    let mut decisions = Vec::new();
+    if input.fixed_size().is_none() {
+        decisions.push(Decision::new(
+            "input size",
+            format!("{}x{}", config.crop_height, config.crop_width),
+            format!(
+                "height `{}` and width `{}` are symbolic: the preprocessing's crop ({})",
+                input.height, input.width, sources.crop
+            ),
+        ));
+    }
+    let scale = match config.scale {
+        PixelScale::UnitInterval => "p / 255",
+        PixelScale::Raw => "p",
+    };
+    let values = if config.mean == [0.0; 3] && config.std == [1.0; 3] {
+        scale.to_owned()
+    } else {
+        format!("({scale} - {:?}) / {:?}", config.mean, config.std)
+    };
+    let origin = if sources.scale == sources.mean && sources.mean == sources.std {
+        sources.scale.to_string()
+    } else {
+        format!(
+            "scale from {}; mean from {}; std from {}",
+            sources.scale, sources.mean, sources.std
+        )
+    };
+    decisions.push(Decision::new(
+        "pixel values",
+        format!("{values} as {}", input.element_type),
+        origin,
+    ));
+    for decision in decisions {
+        classifier.record_decision(decision);
+    }
 }
 
 /// The model's name in tables and reports: its file stem.

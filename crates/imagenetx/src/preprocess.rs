@@ -22,7 +22,7 @@
 //! ```
 
 use imagenetx_imaging::{ChannelOrder, Interpolation, PixelScale, PreprocessConfig, Resize};
-use imagenetx_infer::ModelInfo;
+use imagenetx_infer::{InputInfo, ModelInfo};
 use imagenetx_vocab::Layout;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -354,7 +354,10 @@ impl Field {
 
 /// Chooses the preprocessing for the model `info` describes: defaults (torchvision; for a
 /// fixed input size S, resize `floor(S / 0.875)` and crop S), then the model's
-/// [`METADATA_KEY`] record, then `overrides`. The layout is the model input's.
+/// [`METADATA_KEY`] record, then `overrides`. The layout is the model input's; a size the
+/// caller gave the input ([`imagenetx_infer::InputOverrides`]) counts as fixed. An integer
+/// input takes raw pixels: the scale, mean and std no layer set are raw255, 0 (i8: 128, for
+/// `p - 128`) and 1, and a normalisation the type cannot hold is an error naming the tensor.
 pub fn resolve(info: &ModelInfo, overrides: &PreprocessSpec) -> Result<ResolvedPreprocess> {
     let fixed = info.input.fixed_size().map(|(h, w)| (h as u32, w as u32));
     let value = info
@@ -385,7 +388,68 @@ pub fn resolve(info: &ModelInfo, overrides: &PreprocessSpec) -> Result<ResolvedP
         info.input.layout,
     )?;
     resolved.metadata = metadata;
+    integer_input(&mut resolved, &info.input, &info.path.display().to_string())?;
     Ok(resolved)
+}
+
+/// For an integer input (u8 or i8, raw-pixel models with their normalisation inside the
+/// graph): the pixel scale, mean and std that no layer set become raw255, the type's pixel
+/// offset (u8: 0; i8: 128, so it gets `p - 128`) and 1, from the model input. Then the
+/// result must be representable in the type exactly (raw255, that mean, std 1): otherwise an
+/// error naming the tensor and where each setting came from.
+fn integer_input(resolved: &mut ResolvedPreprocess, input: &InputInfo, model: &str) -> Result<()> {
+    let element = input.element_type;
+    let Some(offset) = element.pixel_offset() else {
+        return Ok(());
+    };
+    let takes = if offset == 0.0 {
+        "raw pixels 0..255".to_owned()
+    } else {
+        format!("pixels - {offset}")
+    };
+    let what = format!("{element} input: {takes}");
+    let (config, sources) = (&mut resolved.config, &mut resolved.sources);
+    let mut set = Vec::new();
+    if sources.scale.layer == Layer::Default {
+        config.scale = PixelScale::Raw;
+        sources.scale = Source::new(Layer::ModelInput, what.clone());
+        set.push("scale raw255");
+    }
+    if sources.mean.layer == Layer::Default {
+        config.mean = [offset; 3];
+        sources.mean = Source::new(Layer::ModelInput, what.clone());
+        set.push("mean");
+    }
+    if sources.std.layer == Layer::Default {
+        config.std = [1.0; 3];
+        sources.std = Source::new(Layer::ModelInput, what.clone());
+        set.push("std 1");
+    }
+    if !set.is_empty() {
+        resolved.decisions.push(format!(
+            "model input `{}` is {element}: {takes}, no normalisation ({} from the input type)",
+            input.name,
+            set.join(", ")
+        ));
+    }
+    if config.scale != PixelScale::Raw || config.mean != [offset; 3] || config.std != [1.0; 3] {
+        return Err(Error::invalid(format!(
+            "input `{}` of {model} is {element}: it takes {takes} (scale raw255, mean {offset}, \
+             std 1); the preprocessing asks for scale {} ({}), mean {:?} ({}), std {:?} ({}), \
+             which {element} cannot represent",
+            input.name,
+            match config.scale {
+                PixelScale::UnitInterval => "unit",
+                PixelScale::Raw => "raw255",
+            },
+            sources.scale,
+            config.mean,
+            sources.mean,
+            config.std,
+            sources.std,
+        )));
+    }
+    Ok(())
 }
 
 /// [`resolve`] from its inputs: the model's fixed input size (height, width) if any, its
@@ -701,6 +765,87 @@ mod tests {
             err,
             "the crop is 256x256, but the model's input is fixed at 224x224"
         );
+    }
+
+    fn integer(element: imagenetx_infer::ElementType) -> InputInfo {
+        use imagenetx_infer::Dim;
+        InputInfo {
+            name: "image".into(),
+            element_type: element,
+            shape: vec![
+                Dim::Dynamic("N".into()),
+                Dim::Fixed(224),
+                Dim::Fixed(224),
+                Dim::Fixed(3),
+            ],
+            layout: Layout::Nhwc,
+            batch: Dim::Dynamic("N".into()),
+            height: Dim::Fixed(224),
+            width: Dim::Fixed(224),
+            size: Some((224, 224)),
+        }
+    }
+
+    #[test]
+    fn integer_inputs_default_to_raw_pixels_and_refuse_what_they_cannot_hold() {
+        use imagenetx_infer::ElementType;
+        let fixed = Some((224, 224));
+        let mut r = resolve(fixed, None, &PreprocessSpec::default()).unwrap();
+        integer_input(&mut r, &integer(ElementType::U8), "m.onnx").unwrap();
+        assert_eq!(
+            (r.config.scale, r.config.mean, r.config.std),
+            (PixelScale::Raw, [0.0; 3], [1.0; 3])
+        );
+        assert_eq!(
+            r.sources.mean,
+            Source::new(Layer::ModelInput, "u8 input: raw pixels 0..255")
+        );
+        // Resize, crop and interpolation keep their layers.
+        assert_eq!(r.sources.interpolation.layer, Layer::Default);
+        let mut r = resolve(fixed, None, &PreprocessSpec::default()).unwrap();
+        integer_input(&mut r, &integer(ElementType::I8), "m.onnx").unwrap();
+        assert_eq!((r.config.mean, r.config.std), ([128.0; 3], [1.0; 3]));
+        // Metadata that says raw pixels is representable; the same for a float input is left.
+        let mut r = resolve(
+            fixed,
+            Some(r#"{"scale": "raw255", "mean": [0, 0, 0]}"#),
+            &PreprocessSpec::default(),
+        )
+        .unwrap();
+        integer_input(&mut r, &integer(ElementType::U8), "m.onnx").unwrap();
+        assert_eq!(r.sources.mean.layer, Layer::ModelMetadata);
+        let mut r = resolve(fixed, None, &PreprocessSpec::default()).unwrap();
+        let before = r.clone();
+        integer_input(&mut r, &integer(ElementType::F32), "m.onnx").unwrap();
+        assert_eq!(r, before);
+        // A normalisation the type cannot hold, from the caller or the metadata: named.
+        for (metadata, caller) in [
+            (
+                None,
+                PreprocessSpec {
+                    preset: Some("tflite".into()),
+                    ..PreprocessSpec::default()
+                },
+            ),
+            (
+                None,
+                PreprocessSpec {
+                    std: Some([2.0; 3]),
+                    ..PreprocessSpec::default()
+                },
+            ),
+            (Some(r#"{"scale": "unit"}"#), PreprocessSpec::default()),
+        ] {
+            let mut r = resolve(fixed, metadata, &caller).unwrap();
+            let err = integer_input(&mut r, &integer(ElementType::U8), "m.onnx")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("input `image` of m.onnx is u8: it takes raw pixels 0..255")
+                    && err.ends_with("which u8 cannot represent"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

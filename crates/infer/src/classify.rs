@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::{
-    self, Decision, Dim, ElementType, Layout, ModelInfo, ModelMetadata, OutputInfo, ScoreKind,
-    TensorDesc,
+    self, Decision, Dim, ElementType, InputOverrides, Layout, ModelInfo, ModelMetadata, OutputInfo,
+    ScoreKind, TensorDesc,
 };
 use crate::provider::{AUTO_ORDER, CPU_PROVIDER, ExecutionProvider, ProviderInfo, ProviderReport};
 use crate::runtime::Runtime;
@@ -48,6 +48,9 @@ pub struct ClassifierConfig {
     /// its metadata records; this crate does not), e.g. the crop of a preprocessing record.
     #[serde(skip)]
     pub probe_size_from_metadata: Option<fn(&ModelMetadata) -> Option<usize>>,
+    /// The caller's layout and input size, over what the model's input declares.
+    #[serde(default)]
+    pub input: InputOverrides,
 }
 
 impl ClassifierConfig {
@@ -61,7 +64,15 @@ impl ClassifierConfig {
             output: None,
             probe_size: None,
             probe_size_from_metadata: None,
+            input: InputOverrides::default(),
         }
+    }
+
+    /// Sets the caller's layout and input size ([`InputOverrides`]).
+    #[must_use]
+    pub fn with_input(mut self, input: InputOverrides) -> Self {
+        self.input = input;
+        self
     }
 
     /// Sets the execution provider.
@@ -187,7 +198,7 @@ impl Classifier {
             .iter()
             .map(|o| describe(o.name(), o.dtype()))
             .collect();
-        let input = model::analyse_input(path, &inputs, &mut decisions)?;
+        let input = model::analyse_input(path, &inputs, config.input, &mut decisions)?;
         let choice =
             model::choose_output(path, &outputs, config.output.as_deref(), &mut decisions)?;
         let chosen = &outputs[choice.index];
@@ -296,6 +307,12 @@ impl Classifier {
     /// What was decided about the model.
     pub fn info(&self) -> &ModelInfo {
         &self.info
+    }
+
+    /// Adds a decision made about the model elsewhere (e.g. the input size a caller's
+    /// preprocessing gives a symbolic input), kept in [`ModelInfo::decisions`] for the record.
+    pub fn record_decision(&mut self, decision: Decision) {
+        self.info.decisions.push(decision);
     }
 
     /// The execution provider in use.
@@ -425,6 +442,8 @@ fn describe(name: &str, dtype: &ValueType) -> TensorDesc {
             element: match ty {
                 TensorElementType::Float32 => Some(ElementType::F32),
                 TensorElementType::Float16 => Some(ElementType::F16),
+                TensorElementType::Uint8 => Some(ElementType::U8),
+                TensorElementType::Int8 => Some(ElementType::I8),
                 _ => None,
             },
             element_name: ty.to_string(),
@@ -646,13 +665,25 @@ fn run_once(
                 Tensor::from_array((shape, halves)).map_err(|err| fail(err.to_string()))?;
             session.run(ort::inputs![input_name => tensor])
         }
+        ElementType::U8 => {
+            let values: Vec<u8> = exact_integers(input_name, input_type, data)?;
+            let tensor =
+                Tensor::from_array((shape, values)).map_err(|err| fail(err.to_string()))?;
+            session.run(ort::inputs![input_name => tensor])
+        }
+        ElementType::I8 => {
+            let values: Vec<i8> = exact_integers(input_name, input_type, data)?;
+            let tensor =
+                Tensor::from_array((shape, values)).map_err(|err| fail(err.to_string()))?;
+            session.run(ort::inputs![input_name => tensor])
+        }
     }
     .map_err(|err| fail(err.to_string()))?;
     let value = outputs
         .get(output_name)
         .ok_or_else(|| fail(format!("output `{output_name}` missing from the results")))?;
     let (out_shape, scores) = match output_type {
-        ElementType::F32 => {
+        ElementType::F32 | ElementType::U8 | ElementType::I8 => {
             let (shape, values) = value
                 .try_extract_tensor::<f32>()
                 .map_err(|err| fail(err.to_string()))?;
@@ -670,6 +701,31 @@ fn run_once(
         .map(|&d| usize::try_from(d).unwrap_or(0))
         .collect();
     Ok((out_dims, scores))
+}
+
+/// `data` as the integers of an integer input type: every value must be a whole number in the
+/// type's range (the preprocessing gives raw pixels for such an input); nothing is rounded.
+fn exact_integers<T: TryFrom<i16>>(
+    tensor: &str,
+    element: ElementType,
+    data: &[f32],
+) -> Result<Vec<T>> {
+    let (min, max) = element.integer_range().unwrap_or((0.0, 0.0));
+    data.iter()
+        .map(|&v| {
+            let whole = v.fract() == 0.0 && (min..=max).contains(&v);
+            whole
+                .then(|| T::try_from(v as i16).ok())
+                .flatten()
+                .ok_or_else(|| Error::NotRepresentable {
+                    tensor: tensor.to_owned(),
+                    element: element.to_string(),
+                    value: v,
+                    min,
+                    max,
+                })
+        })
+        .collect()
 }
 
 /// Turns one row of class scores into a top-k prediction.
@@ -739,6 +795,29 @@ mod tests {
         fn assert_sync<T: Sync>() {}
         assert_send::<Classifier>();
         assert_sync::<crate::Runtime>();
+    }
+
+    #[test]
+    fn integer_inputs_take_exact_integers_only() {
+        let ok: Vec<u8> = exact_integers("x", ElementType::U8, &[0.0, 17.0, 255.0]).unwrap();
+        assert_eq!(ok, vec![0, 17, 255]);
+        let ok: Vec<i8> = exact_integers("x", ElementType::I8, &[-128.0, 0.0, 127.0]).unwrap();
+        assert_eq!(ok, vec![-128, 0, 127]);
+        for (element, bad) in [
+            (ElementType::U8, 0.5f32),
+            (ElementType::U8, 256.0),
+            (ElementType::U8, -1.0),
+            (ElementType::U8, f32::NAN),
+            (ElementType::I8, 128.0),
+        ] {
+            let err = exact_integers::<i16>("image", element, &[1.0, bad])
+                .expect_err("not representable")
+                .to_string();
+            assert!(
+                err.starts_with(&format!("input `image` is {element}: batch value")),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -115,7 +115,7 @@ pub enum Error {
         message: String,
     },
     /// The model's input or output tensor has an element type this tool cannot feed or read.
-    #[error("{role} tensor `{tensor}` of {path} has element type {got}: expected f32 or f16")]
+    #[error("{role} tensor `{tensor}` of {path} has element type {got}: expected {expected}")]
     UnsupportedElementType {
         /// The model file.
         path: PathBuf,
@@ -125,6 +125,39 @@ pub enum Error {
         tensor: String,
         /// The element type it has.
         got: String,
+        /// The element types accepted in that role.
+        expected: &'static str,
+    },
+    /// The caller's `--layout` or `--input-size` contradicts the model's declared input.
+    #[error("{asked} does not fit input `{tensor}` {shape} of {path}: {why}")]
+    InputOverride {
+        /// The model file.
+        path: PathBuf,
+        /// The input's name.
+        tensor: String,
+        /// The input's declared shape.
+        shape: String,
+        /// The setting, as its flag (`--layout nhwc`).
+        asked: String,
+        /// Why it does not fit.
+        why: String,
+    },
+    /// A batch value cannot be fed to an integer input exactly.
+    #[error(
+        "input `{tensor}` is {element}: batch value {value} is not an integer in {min}..={max} \
+         (the preprocessing must give raw pixels for it)"
+    )]
+    NotRepresentable {
+        /// The model's input name.
+        tensor: String,
+        /// The input's element type (`u8`, `i8`).
+        element: String,
+        /// The first value that does not fit.
+        value: f32,
+        /// The smallest value the type holds.
+        min: f32,
+        /// The largest.
+        max: f32,
     },
     /// The model does not take exactly one input tensor.
     #[error("{path} has {count} inputs ({inputs}): expected exactly one image input")]

@@ -75,8 +75,8 @@ pub use journal::{
     PredictionsWriter, PriorSource, ResumePlan, Rows, RunFiles, StoredRow,
 };
 pub use model::{
-    Decision, Dim, ElementType, InputInfo, Layout, ModelInfo, ModelMetadata, OutputInfo,
-    PROBABILITY_TOLERANCE, ScoreKind, format_shape,
+    Decision, Dim, ElementType, InputInfo, InputOverrides, Layout, ModelInfo, ModelMetadata,
+    OutputInfo, PROBABILITY_TOLERANCE, ScoreKind, format_shape,
 };
 pub use provider::{
     AUTO_ORDER, CPU_PROVIDER, CUDA_PROVIDER, ExecutionProvider, PROVIDERS, ProviderAvailability,

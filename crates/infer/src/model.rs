@@ -108,6 +108,12 @@ pub fn format_shape(dims: &[Dim]) -> String {
 }
 
 /// Element type of the input or the class output.
+///
+/// Class outputs are f32 or f16. An image input may also be u8 or i8, the form of
+/// TFLite-converted and edge models with their normalisation inside the graph: u8 takes the
+/// raw pixels 0..255, i8 the pixels minus 128 (-128..127, as TFLite's int8 models expect).
+/// Batches arrive as f32 holding those integers and are converted exactly (a value that is
+/// not such an integer is an error, never rounded).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ElementType {
@@ -115,6 +121,36 @@ pub enum ElementType {
     F32,
     /// 16-bit float (batches are converted from f32 before running).
     F16,
+    /// Unsigned 8-bit integers (image inputs only): raw pixels 0..255.
+    U8,
+    /// Signed 8-bit integers (image inputs only): pixels minus 128, -128..127.
+    I8,
+}
+
+impl ElementType {
+    /// Whether the tensor holds integers (an image input of raw pixels).
+    pub fn is_integer(self) -> bool {
+        matches!(self, ElementType::U8 | ElementType::I8)
+    }
+
+    /// For an integer input, how far its pixel values sit below the raw pixels 0..255: 0 for
+    /// u8, 128 for i8 (`p - 128`); `None` for float types.
+    pub fn pixel_offset(self) -> Option<f32> {
+        match self {
+            ElementType::U8 => Some(0.0),
+            ElementType::I8 => Some(128.0),
+            ElementType::F32 | ElementType::F16 => None,
+        }
+    }
+
+    /// The range of values it holds, for an integer type.
+    pub fn integer_range(self) -> Option<(f32, f32)> {
+        match self {
+            ElementType::U8 => Some((0.0, 255.0)),
+            ElementType::I8 => Some((-128.0, 127.0)),
+            ElementType::F32 | ElementType::F16 => None,
+        }
+    }
 }
 
 impl fmt::Display for ElementType {
@@ -122,6 +158,8 @@ impl fmt::Display for ElementType {
         f.write_str(match self {
             ElementType::F32 => "f32",
             ElementType::F16 => "f16",
+            ElementType::U8 => "u8",
+            ElementType::I8 => "i8",
         })
     }
 }
@@ -157,7 +195,8 @@ pub struct Decision {
 }
 
 impl Decision {
-    pub(crate) fn new(subject: &str, choice: impl fmt::Display, reason: impl Into<String>) -> Self {
+    /// A decision about `subject`: `choice`, because `reason`.
+    pub fn new(subject: &str, choice: impl fmt::Display, reason: impl Into<String>) -> Self {
         Decision {
             subject: subject.to_owned(),
             choice: choice.to_string(),
@@ -189,6 +228,11 @@ pub struct InputInfo {
     pub height: Dim,
     /// Width dimension.
     pub width: Dim,
+    /// `(height, width)` the input is fed at when the model fixes both or the caller set it
+    /// ([`InputOverrides::size`]); `None`: the preprocessing's crop decides. Run records
+    /// written before it was recorded read the model's fixed dims.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<(usize, usize)>,
 }
 
 impl InputInfo {
@@ -197,12 +241,25 @@ impl InputInfo {
         self.batch.fixed().and_then(|b| usize::try_from(b).ok())
     }
 
-    /// `(height, width)` when the model fixes both.
+    /// `(height, width)` when the model fixes both or the caller set the input size.
     pub fn fixed_size(&self) -> Option<(usize, usize)> {
-        let h = usize::try_from(self.height.fixed()?).ok()?;
-        let w = usize::try_from(self.width.fixed()?).ok()?;
-        Some((h, w))
+        self.size.or_else(|| {
+            let h = usize::try_from(self.height.fixed()?).ok()?;
+            let w = usize::try_from(self.width.fixed()?).ok()?;
+            Some((h, w))
+        })
     }
+}
+
+/// What the caller says about the image input, over what the model declares (the
+/// `--layout` and `--input-size` flags). A value that contradicts a fixed dimension of the
+/// model is an error naming the tensor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputOverrides {
+    /// Channel position.
+    pub layout: Option<Layout>,
+    /// `(height, width)` for symbolic height and width dimensions.
+    pub size: Option<(usize, usize)>,
 }
 
 /// The output holding the class scores.
@@ -272,19 +329,104 @@ fn describe_all(tensors: &[TensorDesc]) -> String {
         .join(", ")
 }
 
+/// The element type of the input (f32, f16, u8, i8) or the class output (f32, f16).
 fn element_of(path: &Path, role: &'static str, tensor: &TensorDesc) -> Result<ElementType> {
-    tensor.element.ok_or_else(|| Error::UnsupportedElementType {
-        path: path.to_path_buf(),
-        role,
-        tensor: tensor.name.clone(),
-        got: tensor.element_name.clone(),
+    let input = role == "input";
+    tensor
+        .element
+        .filter(|e| input || !e.is_integer())
+        .ok_or_else(|| Error::UnsupportedElementType {
+            path: path.to_path_buf(),
+            role,
+            tensor: tensor.name.clone(),
+            got: tensor.element_name.clone(),
+            expected: if input {
+                "f32, f16, u8 or i8"
+            } else {
+                "f32 or f16"
+            },
+        })
+}
+
+/// Whether an output can hold class scores (f32 or f16: not an index output).
+fn holds_scores(tensor: &TensorDesc) -> bool {
+    tensor.element.is_some_and(|e| !e.is_integer())
+}
+
+/// Whether a symbolic dimension's name says it holds the channels (`channels`,
+/// `num_channels`, `C`, …).
+fn names_channels(dim: &Dim) -> bool {
+    names(dim, &["c", "ch", "channel", "channels"], "channels")
+}
+
+/// Whether a symbolic dimension's name says it is the height (`height`, `H`, …).
+fn names_height(dim: &Dim) -> bool {
+    names(dim, &["h", "height"], "height")
+}
+
+/// Whether a symbolic dimension's name says it is the width (`width`, `W`, …).
+fn names_width(dim: &Dim) -> bool {
+    names(dim, &["w", "width"], "width")
+}
+
+/// A symbolic name equal to one of `exact` or ending in `suffix` (`num_channels`,
+/// `image_height`), case and separators ignored.
+fn names(dim: &Dim, exact: &[&str], suffix: &str) -> bool {
+    let Dim::Dynamic(name) = dim else {
+        return false;
+    };
+    let name = name.to_ascii_lowercase().replace('-', "_");
+    exact.contains(&name.as_str()) || name.ends_with(suffix)
+}
+
+/// The channel position of a 4-d input `[batch, d1, d2, d3]`, with the reason, or `None`
+/// when it is not an image batch: a fixed 3 at dim 1 or 3, else the dims' symbolic names,
+/// else (dims 1 and 3 both symbolic, unnamed) NCHW.
+fn detect_layout(d1: &Dim, d2: &Dim, d3: &Dim) -> Option<(Layout, String)> {
+    let three = Dim::Fixed(3);
+    let symbolic = |d: &Dim| d.fixed().is_none();
+    Some(match (*d1 == three, *d3 == three) {
+        (true, false) => (Layout::Nchw, "input dim 1 is 3".to_owned()),
+        (true, true) => (
+            Layout::Nchw,
+            "input dim 1 is 3 (the last dim is 3 too; channels-first assumed)".to_owned(),
+        ),
+        (false, true) => (
+            Layout::Nhwc,
+            format!("input dim 1 is {d1}, the last dim is 3"),
+        ),
+        (false, false) if symbolic(d1) && names_channels(d1) => (
+            Layout::Nchw,
+            format!("input dim 1 is named `{d1}`: the channels"),
+        ),
+        (false, false) if symbolic(d3) && names_channels(d3) => (
+            Layout::Nhwc,
+            format!("the last input dim is named `{d3}`: the channels"),
+        ),
+        (false, false) if names_height(d1) && names_width(d2) && symbolic(d3) => (
+            Layout::Nhwc,
+            format!("input dims 1 and 2 are named `{d1}` and `{d2}`: height and width"),
+        ),
+        (false, false) if symbolic(d1) && names_height(d2) && names_width(d3) => (
+            Layout::Nchw,
+            format!("input dims 2 and 3 are named `{d2}` and `{d3}`: height and width"),
+        ),
+        (false, false) if symbolic(d1) && symbolic(d3) => (
+            Layout::Nchw,
+            "default: input dims 1 and 3 are both symbolic and their names do not say which \
+             holds the channels (--layout chooses)"
+                .to_owned(),
+        ),
+        (false, false) => return None,
     })
 }
 
-/// Decides layout, batch and size from the model's inputs.
+/// Decides element type, layout, batch and size from the model's inputs and the caller's
+/// [`InputOverrides`].
 pub(crate) fn analyse_input(
     path: &Path,
     inputs: &[TensorDesc],
+    overrides: InputOverrides,
     decisions: &mut Vec<Decision>,
 ) -> Result<InputInfo> {
     let [input] = inputs else {
@@ -302,22 +444,28 @@ pub(crate) fn analyse_input(
     let [batch, d1, d2, d3] = input.dims.as_slice() else {
         return Err(no_image());
     };
-    let three = Dim::Fixed(3);
-    let (layout, reason, height, width) = match (*d1 == three, *d3 == three) {
-        (true, false) => (Layout::Nchw, "input dim 1 is 3".to_owned(), d2, d3),
-        (true, true) => (
-            Layout::Nchw,
-            "input dim 1 is 3 (the last dim is 3 too; channels-first assumed)".to_owned(),
-            d2,
-            d3,
-        ),
-        (false, true) => (
-            Layout::Nhwc,
-            format!("input dim 1 is {d1}, the last dim is 3"),
-            d1,
-            d2,
-        ),
-        (false, false) => return Err(no_image()),
+    let (layout, reason) = match overrides.layout {
+        Some(layout) => {
+            let channels = match layout {
+                Layout::Nchw => d1,
+                Layout::Nhwc => d3,
+            };
+            if channels.fixed().is_some_and(|c| c != 3) {
+                return Err(Error::InputOverride {
+                    path: path.to_path_buf(),
+                    tensor: input.name.clone(),
+                    shape: format_shape(&input.dims),
+                    asked: format!("--layout {}", layout.to_string().to_lowercase()),
+                    why: format!("its channel dim would be {channels}, not 3"),
+                });
+            }
+            (layout, "set with --layout".to_owned())
+        }
+        None => detect_layout(d1, d2, d3).ok_or_else(no_image)?,
+    };
+    let (height, width) = match layout {
+        Layout::Nchw => (d2, d3),
+        Layout::Nhwc => (d1, d2),
     };
     let element_type = element_of(path, "input", input)?;
     decisions.push(Decision::new(
@@ -335,6 +483,12 @@ pub(crate) fn analyse_input(
         match element_type {
             ElementType::F32 => "input is float32".to_owned(),
             ElementType::F16 => "input is float16: f32 batches are converted to f16".to_owned(),
+            ElementType::U8 => "input is uint8: it takes raw pixels 0..255 (normalisation, if \
+                                any, is inside the graph), fed exactly"
+                .to_owned(),
+            ElementType::I8 => "input is int8: it takes pixels minus 128 (-128..127, TFLite's \
+                                int8 convention), fed exactly"
+                .to_owned(),
         },
     ));
     decisions.push(Decision::new("layout", layout, reason));
@@ -351,20 +505,49 @@ pub(crate) fn analyse_input(
         ),
         Dim::Dynamic(_) => Decision::new("batch", "dynamic", format!("input dim 0 is `{batch}`")),
     });
-    decisions.push(match (height, width) {
-        (Dim::Fixed(h), Dim::Fixed(w)) => Decision::new(
-            "input size",
-            format!("{h}x{w}"),
-            "fixed by the model's input shape: preprocessing must produce it",
-        ),
-        _ => Decision::new(
-            "input size",
-            "dynamic",
-            format!(
-                "height `{height}` and width `{width}` are not both fixed: preprocessing decides"
-            ),
-        ),
-    });
+    let declared = match (height, width) {
+        (Dim::Fixed(h), Dim::Fixed(w)) => usize::try_from(*h).ok().zip(usize::try_from(*w).ok()),
+        _ => None,
+    };
+    let size = match overrides.size {
+        Some((h, w)) => {
+            for (dim, asked, which) in [(height, h, "height"), (width, w, "width")] {
+                if dim.fixed().is_some_and(|d| d != asked as u64) {
+                    return Err(Error::InputOverride {
+                        path: path.to_path_buf(),
+                        tensor: input.name.clone(),
+                        shape: format_shape(&input.dims),
+                        asked: format!("--input-size {h},{w}"),
+                        why: format!("its {which} is fixed at {dim}"),
+                    });
+                }
+            }
+            decisions.push(Decision::new(
+                "input size",
+                format!("{h}x{w}"),
+                format!("set with --input-size (the model's height is `{height}`, width `{width}`): preprocessing must produce it"),
+            ));
+            Some((h, w))
+        }
+        None => {
+            decisions.push(match declared {
+                Some((h, w)) => Decision::new(
+                    "input size",
+                    format!("{h}x{w}"),
+                    "fixed by the model's input shape: preprocessing must produce it",
+                ),
+                None => Decision::new(
+                    "input size",
+                    "dynamic",
+                    format!(
+                        "height `{height}` and width `{width}` are not both fixed: the \
+                         preprocessing's crop decides"
+                    ),
+                ),
+            });
+            declared
+        }
+    };
     Ok(InputInfo {
         name: input.name.clone(),
         element_type,
@@ -373,6 +556,7 @@ pub(crate) fn analyse_input(
         batch: batch.clone(),
         height: height.clone(),
         width: width.clone(),
+        size,
     })
 }
 
@@ -435,6 +619,7 @@ pub(crate) fn choose_output(
         let candidates: Vec<(usize, usize)> = outputs
             .iter()
             .enumerate()
+            .filter(|(_, o)| holds_scores(o))
             .filter_map(|(i, o)| class_dimension(&o.dims).map(|c| (i, c)))
             .collect();
         let Some(&(index, classes)) = candidates.first() else {
@@ -444,8 +629,15 @@ pub(crate) fn choose_output(
             });
         };
         let shape = format_shape(&outputs[index].dims);
+        let indices = outputs.iter().filter(|o| !holds_scores(o)).count();
         let reason = if candidates.len() == 1 && outputs.len() == 1 {
             format!("the only output, {shape}, has a {classes}-class dimension")
+        } else if candidates.len() == 1 && indices > 0 {
+            format!(
+                "the only one of {} outputs with a 1000/1001-class dimension ({shape}) and \
+                 float scores ({indices} integer output(s), e.g. class indices, left out)",
+                outputs.len()
+            )
         } else if candidates.len() == 1 {
             format!(
                 "the only one of {} outputs with a 1000/1001-class dimension ({shape})",
@@ -554,7 +746,8 @@ mod tests {
     fn layouts_and_reasons() {
         let path = Path::new("m.onnx");
         let mut d = Vec::new();
-        let nchw = analyse_input(path, &[desc("x", &[-1, 3, 224, 224])], &mut d).expect("nchw");
+        let nchw =
+            analyse_input(path, &[desc("x", &[-1, 3, 224, 224])], none(), &mut d).expect("nchw");
         assert_eq!(nchw.layout, Layout::Nchw);
         assert_eq!(nchw.fixed_size(), Some((224, 224)));
         assert_eq!(nchw.fixed_batch(), None);
@@ -564,12 +757,14 @@ mod tests {
             "{d:?}"
         );
 
-        let nhwc = analyse_input(path, &[desc("x", &[1, 160, 128, 3])], &mut d).expect("nhwc");
+        let nhwc =
+            analyse_input(path, &[desc("x", &[1, 160, 128, 3])], none(), &mut d).expect("nhwc");
         assert_eq!(nhwc.layout, Layout::Nhwc);
         assert_eq!(nhwc.fixed_size(), Some((160, 128)));
         assert_eq!(nhwc.fixed_batch(), Some(1));
 
-        let err = analyse_input(path, &[desc("x", &[-1, 10])], &mut d).expect_err("not image");
+        let err =
+            analyse_input(path, &[desc("x", &[-1, 10])], none(), &mut d).expect_err("not image");
         let message = err.to_string();
         assert!(
             message
@@ -577,8 +772,13 @@ mod tests {
             "{message}"
         );
 
-        let err = analyse_input(path, &[desc("a", &[1, 3, 8, 8]), desc("b", &[1])], &mut d)
-            .expect_err("two inputs");
+        let err = analyse_input(
+            path,
+            &[desc("a", &[1, 3, 8, 8]), desc("b", &[1])],
+            none(),
+            &mut d,
+        )
+        .expect_err("two inputs");
         assert!(matches!(err, Error::InputCount { count: 2, .. }), "{err}");
     }
 
@@ -587,12 +787,95 @@ mod tests {
         let mut input = desc("x", &[1, 3, 8, 8]);
         input.element = None;
         input.element_name = "u8".to_owned();
-        let err = analyse_input(Path::new("m.onnx"), &[input], &mut Vec::new()).expect_err("u8");
+        input.element_name = "i64".to_owned();
+        let err =
+            analyse_input(Path::new("m.onnx"), &[input], none(), &mut Vec::new()).expect_err("i64");
         assert!(
             err.to_string()
-                .contains("element type u8: expected f32 or f16"),
+                .contains("element type i64: expected f32, f16, u8 or i8"),
             "{err}"
         );
+        let mut input = desc("x", &[1, 3, 8, 8]);
+        input.element = Some(ElementType::U8);
+        let info = analyse_input(Path::new("m.onnx"), &[input], none(), &mut Vec::new())
+            .expect("u8 is an image input");
+        assert_eq!(info.element_type, ElementType::U8);
+    }
+
+    fn none() -> InputOverrides {
+        InputOverrides::default()
+    }
+
+    fn symbolic(name: &str, dims: &[&str]) -> TensorDesc {
+        TensorDesc {
+            name: name.to_owned(),
+            element: Some(ElementType::F32),
+            element_name: "f32".to_owned(),
+            dims: dims
+                .iter()
+                .map(|d| match d.parse::<u64>() {
+                    Ok(n) => Dim::Fixed(n),
+                    Err(_) => Dim::Dynamic((*d).to_owned()),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn symbolic_dims_are_read_by_name() {
+        let path = Path::new("m.onnx");
+        let layout = |dims: &[&str], overrides: InputOverrides| {
+            let mut d = Vec::new();
+            let info = analyse_input(path, &[symbolic("pixel_values", dims)], overrides, &mut d)
+                .map_err(|e| e.to_string())?;
+            let reason = d
+                .iter()
+                .find(|x| x.subject == "layout")
+                .map(|x| x.reason.clone())
+                .unwrap_or_default();
+            Ok::<_, String>((info.layout, info.fixed_size(), reason))
+        };
+        let hf = ["batch_size", "num_channels", "height", "width"];
+        let (l, size, why) = layout(&hf, none()).unwrap();
+        assert_eq!((l, size), (Layout::Nchw, None));
+        assert_eq!(why, "input dim 1 is named `num_channels`: the channels");
+        let (l, _, why) = layout(&["N", "height", "width", "channels"], none()).unwrap();
+        assert_eq!(l, Layout::Nhwc, "{why}");
+        let (l, _, why) = layout(&["N", "H", "W", "?x"], none()).unwrap();
+        assert_eq!(l, Layout::Nhwc, "{why}");
+        assert!(why.contains("height and width"), "{why}");
+        let (l, _, why) = layout(&["N", "a", "b", "c2"], none()).unwrap();
+        assert_eq!(l, Layout::Nchw);
+        assert!(why.starts_with("default"), "{why}");
+        // --layout and --input-size win over the names.
+        let flags = InputOverrides {
+            layout: Some(Layout::Nhwc),
+            size: Some((192, 160)),
+        };
+        let (l, size, why) = layout(&hf, flags).unwrap();
+        assert_eq!((l, size), (Layout::Nhwc, Some((192, 160))));
+        assert_eq!(why, "set with --layout");
+        // ... but never over a fixed dim that contradicts them.
+        let err = layout(&["N", "3", "224", "224"], flags).unwrap_err();
+        assert!(
+            err.starts_with("--layout nhwc does not fit input `pixel_values` [N,3,224,224]")
+                && err.ends_with("its channel dim would be 224, not 3"),
+            "{err}"
+        );
+        let size_only = InputOverrides {
+            size: Some((160, 160)),
+            ..none()
+        };
+        let err = layout(&["N", "3", "224", "width"], size_only).unwrap_err();
+        assert!(
+            err.starts_with("--input-size 160,160 does not fit")
+                && err.ends_with("its height is fixed at 224"),
+            "{err}"
+        );
+        let (_, size, _) = layout(&["N", "3", "160", "width"], size_only).unwrap();
+        assert_eq!(size, Some((160, 160)));
+        // A fixed channel dim other than 3 is not an image batch.
+        assert!(layout(&["N", "1", "28", "28"], none()).is_err());
     }
 
     #[test]
@@ -614,6 +897,17 @@ mod tests {
     #[test]
     fn output_choice() {
         let path = Path::new("m.onnx");
+        let mut indices = desc("indices", &[-1, 1000]);
+        indices.element = None;
+        indices.element_name = "i64".to_owned();
+        let (choice, reason) = {
+            let mut d = Vec::new();
+            let outputs = [indices, desc("probabilities", &[-1, 1000])];
+            let choice = choose_output(path, &outputs, None, &mut d).expect("found");
+            (choice, d[0].reason.clone())
+        };
+        assert_eq!(choice.index, 1, "integer outputs hold no scores");
+        assert!(reason.contains("1 integer output(s)"), "{reason}");
         let outputs = [desc("features", &[-1, 512]), desc("logits", &[-1, 1000])];
         let mut d = Vec::new();
         let choice = choose_output(path, &outputs, None, &mut d).expect("found");

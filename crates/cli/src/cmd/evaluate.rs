@@ -11,7 +11,10 @@ use imagenetx::run::default_predictions_path;
 use imagenetx::{Evaluator, EvaluatorConfig, RunOutput, Sink, Truth};
 use imagenetx_dataset::{ImageEntry, discover_images};
 use imagenetx_imaging::ReadLimits;
-use imagenetx_infer::{CheckpointPolicy, ExecutionProvider, Fingerprint, Rows, SkippedFile, TopK};
+use imagenetx_infer::{
+    CheckpointPolicy, ExecutionProvider, Fingerprint, InputOverrides, Layout, Rows, SkippedFile,
+    TopK,
+};
 use imagenetx_report::{Cell, Table};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -85,6 +88,8 @@ pub struct Args {
     #[arg(long, value_name = "NAME")]
     pub output: Option<String>,
     #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
     pub preprocess: PreprocessArgs,
     /// Largest image file read, in bytes (larger files are skipped, with the reason, before
     /// any byte is read).
@@ -93,6 +98,57 @@ pub struct Args {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// How the model's image input is fed, over its declared shape (`evaluate` and `inspect`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct InputArgs {
+    /// Height and width the model's input is fed at, for symbolic height/width dims
+    /// [default: the model's fixed size, else the preprocessing's crop]; one number for a
+    /// square. The default preprocessing is fitted to it as to a fixed input size.
+    #[arg(long, value_name = "H[,W]", value_parser = parse_input_size)]
+    pub input_size: Option<(usize, usize)>,
+    /// Channel position of the model's input [default: where its fixed 3 is, else where its
+    /// symbolic dim names (`num_channels`, `height`, …) put the channels, else nchw].
+    #[arg(long, value_enum)]
+    pub layout: Option<LayoutArg>,
+}
+
+/// `--layout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LayoutArg {
+    /// Channels first: [N, 3, H, W].
+    Nchw,
+    /// Channels last: [N, H, W, 3].
+    Nhwc,
+}
+
+impl InputArgs {
+    /// The library's input overrides these flags describe.
+    pub fn overrides(&self) -> InputOverrides {
+        InputOverrides {
+            layout: self.layout.map(|layout| match layout {
+                LayoutArg::Nchw => Layout::Nchw,
+                LayoutArg::Nhwc => Layout::Nhwc,
+            }),
+            size: self.input_size,
+        }
+    }
+}
+
+fn parse_input_size(s: &str) -> Result<(usize, usize), String> {
+    let sides = s
+        .split(',')
+        .map(|p| match p.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!("{p:?} is not a positive number of pixels")),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    match sides.as_slice() {
+        [side] => Ok((*side, *side)),
+        [h, w] => Ok((*h, *w)),
+        _ => Err(format!("expected H or H,W, got {s:?}")),
+    }
 }
 
 /// Runs `imagenetx evaluate`.
@@ -132,6 +188,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         provider: args.ep,
         intra_threads: args.intra_threads,
         output: args.output.clone(),
+        input: args.input.overrides(),
         preprocess: args.preprocess.spec(),
         batch_size: args.batch_size,
         threads: args.threads,

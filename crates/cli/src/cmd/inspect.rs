@@ -11,6 +11,7 @@ use imagenetx_infer::{
 use serde::Serialize;
 
 use crate::Outcome;
+use crate::cmd::evaluate::InputArgs;
 use crate::common::runtime_search;
 use crate::preprocess::PreprocessArgs;
 
@@ -43,6 +44,8 @@ pub struct Args {
     /// Intra-op threads for the probe run (0: ONNX Runtime's default).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
+    #[command(flatten)]
+    pub input: InputArgs,
     /// The preprocessing `evaluate` would use with these flags is shown, field by field,
     /// with where each value came from.
     #[command(flatten)]
@@ -72,6 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         provider: args.ep,
         intra_threads: args.threads,
         output: args.output.clone(),
+        input: args.input.overrides(),
         preprocess: args.preprocess.spec(),
         ..EvaluatorConfig::new(model)
     })?;

@@ -12,6 +12,7 @@ mod parity_util;
 mod build_paths;
 mod embed;
 mod evaluate;
+mod exports;
 mod inspect;
 mod log_colours;
 mod paper_predictions;
