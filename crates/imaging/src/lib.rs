@@ -65,8 +65,8 @@ mod pipeline;
 mod resample;
 
 pub use config::{
-    ChannelOrder, CropRounding, DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD, Interpolation, Layout, MAX_SIDE,
-    PRESET_NAMES, PixelScale, PreprocessConfig, Resize, scale_size,
+    ChannelOrder, CropRounding, DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD, Interpolation,
+    Layout, MAX_SIDE, PRESET_NAMES, PixelScale, PreprocessConfig, Resize, scale_size,
 };
 pub use decode::{JpegDecoder, MAX_PIXELS, RgbImage, SniffedFormat, sniff_format};
 pub use error::{Error, Result};

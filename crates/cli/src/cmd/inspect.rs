@@ -158,7 +158,10 @@ fn write_text(out: &mut impl Write, i: &Inspection<'_>) -> std::io::Result<()> {
         format!("{:?}", c.channel_order).to_uppercase(),
         c.layout.to_string(),
     ];
-    writeln!(out, "resolved (defaults, then side files, then model metadata, then flags):")?;
+    writeln!(
+        out,
+        "resolved (defaults, then side files, then model metadata, then flags):"
+    )?;
     for ((field, source), value) in p.sources.fields().into_iter().zip(values) {
         writeln!(out, "  {field:<14} {value:<28} {source}")?;
     }
