@@ -32,7 +32,7 @@ fn photos() -> PathBuf {
     fixture("photos")
 }
 
-fn evaluate(args: &[&std::ffi::OsStr]) -> Output {
+pub(crate) fn evaluate(args: &[&std::ffi::OsStr]) -> Output {
     if let Err(err) = imagenetx_infer::locate_runtime(None, false) {
         panic!("`imagenetx evaluate` tests need ONNX Runtime; run `just setup-ort` first.\n{err}");
     }
@@ -47,7 +47,7 @@ fn evaluate(args: &[&std::ffi::OsStr]) -> Output {
 }
 
 /// file name → (top-5 classes, top-5 probabilities), from a predictions CSV.
-fn read_csv(path: &Path) -> HashMap<String, (Vec<usize>, Vec<f64>)> {
+pub(crate) fn read_csv(path: &Path) -> HashMap<String, (Vec<usize>, Vec<f64>)> {
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let mut lines = text.lines();
@@ -84,7 +84,11 @@ fn read_csv(path: &Path) -> HashMap<String, (Vec<usize>, Vec<f64>)> {
         .collect()
 }
 
-fn reference(model: &Path, images: &Path, out: &Path) -> HashMap<String, (Vec<usize>, Vec<f64>)> {
+pub(crate) fn reference(
+    model: &Path,
+    images: &Path,
+    out: &Path,
+) -> HashMap<String, (Vec<usize>, Vec<f64>)> {
     let status = python_script("onnx_reference.py")
         .arg("--model")
         .arg(model)
@@ -118,7 +122,7 @@ const PROBABILITY_TOLERANCE: f64 = 1e-12;
 /// [`PROBABILITY_TOLERANCE`]. Ties (equal reference probabilities) are not loosened: both
 /// sides break them by the lower class index, which is checked explicitly so a failure says
 /// so. Returns the largest probability difference seen (printed by the callers).
-fn assert_same_predictions(
+pub(crate) fn assert_same_predictions(
     label: &str,
     ours: &HashMap<String, (Vec<usize>, Vec<f64>)>,
     want: &HashMap<String, (Vec<usize>, Vec<f64>)>,
