@@ -3,7 +3,7 @@
 //!
 //! A model given as a folder is the folder's `model.onnx`, else its only `.onnx` file
 //! ([`model_file`]). The side files in the model's folder are read by [`SideFiles::beside`]
-//! and become the [`Layer::SideFile`](crate::Layer::SideFile) of the preprocessing
+//! and become the [`Layer::SideFile`] of the preprocessing
 //! resolution: over the defaults, under the model's `imagenetx.preprocess` metadata and the
 //! caller's flags. Each setting keeps the file and key it came from.
 //!
