@@ -401,6 +401,31 @@ mod tests {
         );
         let back: PreprocessConfig = serde_json::from_str(&json).expect("deserialize");
         assert_eq!(back, c);
+        // The crop rounding and padding colour appear only when not torchvision's, so records
+        // written before they existed read back, and are written as before.
+        assert!(
+            !json.contains("crop_rounding") && !json.contains("pad_fill"),
+            "{json}"
+        );
+        let border = PreprocessConfig {
+            resize: Resize::KeepRatio {
+                width: 248,
+                height: 248,
+                longest: true,
+            },
+            crop_rounding: CropRounding::Floor,
+            pad_fill: [124, 116, 104],
+            ..c.clone()
+        };
+        let text = serde_json::to_string(&border).expect("serialize");
+        assert!(
+            text.contains(r#""crop_rounding":"floor","pad_fill":[124,116,104]"#),
+            "{text}"
+        );
+        assert_eq!(
+            serde_json::from_str::<PreprocessConfig>(&text).expect("deserialize"),
+            border
+        );
         let bad = json.replace("\"scale\"", "\"scael\"");
         assert!(serde_json::from_str::<PreprocessConfig>(&bad).is_err());
     }
