@@ -53,15 +53,16 @@ def resized_size(width: int, height: int, resize: dict) -> tuple[int, int]:
     return (new_short, new_long) if width <= height else (new_long, new_short)
 
 
-def center_crop(img: Image.Image, crop_h: int, crop_w: int) -> Image.Image:
-    """torchvision `F.center_crop` on a PIL image (zero padding when smaller)."""
+def center_crop(img: Image.Image, crop_h: int, crop_w: int, fill=0) -> Image.Image:
+    """torchvision `F.center_crop` on a PIL image (zero padding when smaller); with `fill`
+    (an RGB tuple) it is timm's `CenterCropOrPad`, which pads the same way with that colour."""
     image_width, image_height = img.size
     if crop_w > image_width or crop_h > image_height:
         left = (crop_w - image_width) // 2 if crop_w > image_width else 0
         top = (crop_h - image_height) // 2 if crop_h > image_height else 0
         right = (crop_w - image_width + 1) // 2 if crop_w > image_width else 0
         bottom = (crop_h - image_height + 1) // 2 if crop_h > image_height else 0
-        padded = Image.new(img.mode, (image_width + left + right, image_height + top + bottom), 0)
+        padded = Image.new(img.mode, (image_width + left + right, image_height + top + bottom), fill)
         padded.paste(img, (left, top))
         img = padded
         image_width, image_height = img.size

@@ -32,7 +32,9 @@ const QUEUE_DEPTH: usize = 2;
 /// Everything an evaluation needs to know, as data (the `imagenetx evaluate` flags).
 #[derive(Debug, Clone)]
 pub struct EvaluatorConfig {
-    /// The ONNX model.
+    /// The ONNX model, or its export folder (the folder's `model.onnx`, else its only `.onnx`
+    /// file; see [`crate::sidefiles::model_file`]). Side files beside the model are read
+    /// ([`crate::sidefiles`]).
     pub model: PathBuf,
     /// Where to look for the ONNX Runtime library ([`RuntimeSearch::default`]: the
     /// caller's file, `ORT_DYLIB_PATH`, the set-up cache, the system library; a Python
@@ -412,7 +414,9 @@ fn load(config: &EvaluatorConfig) -> Result<(&'static Runtime, Classifier, Model
     }
     // A model with a dynamic input size is probed at the caller's crop, else its metadata's,
     // else 224.
-    let classifier_config = ClassifierConfig::new(&config.model)
+    // A model given as its export folder is the folder's model file.
+    let model = crate::sidefiles::model_file(&config.model)?;
+    let classifier_config = ClassifierConfig::new(&model)
         .with_provider(config.provider)
         .with_intra_threads(config.intra_threads)
         .with_output(config.output.clone())
@@ -427,7 +431,7 @@ fn load(config: &EvaluatorConfig) -> Result<(&'static Runtime, Classifier, Model
             .with_prefer_gpu(config.provider.wants_gpu()),
     )?;
     let classifier = Classifier::new(runtime, &classifier_config)?;
-    let model_file = ModelFile::hash(&config.model)?;
+    let model_file = ModelFile::hash(&model)?;
     Ok((runtime, classifier, model_file))
 }
 

@@ -9,8 +9,10 @@
 //! - [`Evaluator`]: a model ready to run (ONNX Runtime found by a [`RuntimeSearch`], the model
 //!   inspected, its preprocessing resolved); [`Evaluator::run`] streams results to a
 //!   [`Sink`], [`Evaluator::evaluate`] does a whole evaluation in one call.
-//! - [`preprocess`]: defaults → the model's `imagenetx.preprocess` metadata → the caller's
-//!   [`PreprocessSpec`], each resolved field with the [`Layer`] it came from.
+//! - [`preprocess`]: defaults → the side files of Hugging Face and timm exports
+//!   ([`sidefiles`]) → the model's `imagenetx.preprocess` metadata → the caller's
+//!   [`PreprocessSpec`], each resolved field with the [`Layer`] it came from. A model may be
+//!   given as its export folder ([`sidefiles::model_file`]).
 //! - [`run`]: an evaluation that loses nothing (journal, run record, resume).
 //! - [`Truth`] and [`Scores`]: labels, top-1 / top-5 / ReaL accuracy, the factor analysis.
 //!
@@ -59,6 +61,7 @@ pub mod evaluate;
 pub mod preprocess;
 pub mod run;
 mod score;
+pub mod sidefiles;
 
 pub use analyses::{
     Analysis, AnalyzeOptions, AnnotationSummary, CompareOptions, ComparisonResult, Format,

@@ -1,6 +1,8 @@
-//! Which preprocessing a model gets: defaults, then the model's own `imagenetx.preprocess`
-//! metadata, then the caller's overrides, each later layer winning, and for every field the
-//! layer it came from.
+//! Which preprocessing a model gets: defaults, then the side files beside the model
+//! (Hugging Face's `preprocessor_config.json`, timm's `config.json`; [`crate::sidefiles`]),
+//! then the model's own `imagenetx.preprocess` metadata, then the caller's overrides, each
+//! later layer winning, and for every field the layer it came from (a side file's with the
+//! file and key).
 //!
 //! This is the one place the rule lives: the `imagenetx` command and an embedding program
 //! both call [`resolve`], so they cannot disagree.
@@ -27,6 +29,7 @@ use imagenetx_vocab::Layout;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::sidefiles::SideFiles;
 use crate::{Error, Result};
 
 /// The key of the preprocessing record in an ONNX model's `metadata_props` (a JSON object
@@ -208,6 +211,9 @@ pub enum Layer {
     Default,
     /// The model's input tensor (its layout, its fixed size).
     ModelInput,
+    /// A side file beside the model (`preprocessor_config.json`, `config.json`; see
+    /// [`crate::sidefiles`]).
+    SideFile,
     /// The model's [`METADATA_KEY`] record.
     ModelMetadata,
     /// The caller's overrides (the command's flags).
@@ -225,7 +231,7 @@ pub struct Source {
 }
 
 impl Source {
-    fn new(layer: Layer, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(layer: Layer, detail: impl Into<String>) -> Self {
         Source {
             layer,
             detail: detail.into(),
@@ -238,6 +244,7 @@ impl std::fmt::Display for Source {
         let layer = match self.layer {
             Layer::Default => "default",
             Layer::ModelInput => "model input",
+            Layer::SideFile => "side file",
             Layer::ModelMetadata => "model metadata",
             Layer::Caller => "caller",
         };
@@ -381,12 +388,30 @@ pub fn resolve(info: &ModelInfo, overrides: &PreprocessSpec) -> Result<ResolvedP
         })
         .transpose()?;
     let metadata_text = value.as_ref().map(Value::to_string);
+    let side = SideFiles::beside(&info.path)?;
+    let labels = side
+        .as_ref()
+        .map(|side| {
+            // The ImageNet class names of the annotation folder found as usual, if any.
+            let names = imagenetx_dataset::AnnotationDir::discover(None)
+                .ok()
+                .and_then(|dir| dir.read_class_names().ok());
+            side.check_labels(
+                info.output.classes,
+                info.output.background_first,
+                names.as_ref(),
+            )
+        })
+        .transpose()?
+        .flatten();
     let mut resolved = resolve_inner(
         fixed,
+        side.as_ref(),
         metadata.as_ref().zip(metadata_text.as_deref()),
         overrides,
         info.input.layout,
     )?;
+    resolved.decisions.extend(labels);
     resolved.metadata = metadata;
     integer_input(&mut resolved, &info.input, &info.path.display().to_string())?;
     Ok(resolved)
@@ -453,19 +478,39 @@ fn integer_input(resolved: &mut ResolvedPreprocess, input: &InputInfo, model: &s
 }
 
 /// [`resolve`] from its inputs: the model's fixed input size (height, width) if any, its
-/// metadata record if any, the caller's overrides and the model input's layout.
+/// metadata record if any, the caller's overrides and the model input's layout (no side
+/// files; [`resolve_with_side_files`] adds them).
 pub fn resolve_layers(
     fixed: Option<(u32, u32)>,
     metadata: Option<&PreprocessSpec>,
     overrides: &PreprocessSpec,
     layout: Layout,
 ) -> Result<ResolvedPreprocess> {
+    resolve_with_side_files(fixed, None, metadata, overrides, layout)
+}
+
+/// [`resolve_layers`] with the side files beside the model (read by
+/// [`SideFiles::beside`]) as the layer between the defaults and the model's metadata.
+pub fn resolve_with_side_files(
+    fixed: Option<(u32, u32)>,
+    side: Option<&SideFiles>,
+    metadata: Option<&PreprocessSpec>,
+    overrides: &PreprocessSpec,
+    layout: Layout,
+) -> Result<ResolvedPreprocess> {
     let text = metadata.map(|m| serde_json::to_string(m).unwrap_or_default());
-    resolve_inner(fixed, metadata.zip(text.as_deref()), overrides, layout)
+    resolve_inner(
+        fixed,
+        side,
+        metadata.zip(text.as_deref()),
+        overrides,
+        layout,
+    )
 }
 
 fn resolve_inner(
     fixed: Option<(u32, u32)>,
+    side: Option<&SideFiles>,
     metadata: Option<(&PreprocessSpec, &str)>,
     overrides: &PreprocessSpec,
     layout: Layout,
@@ -502,6 +547,10 @@ fn resolve_inner(
             )
         }
     };
+    if let Some(side) = side {
+        apply_side_files(&mut config, &mut sources, side);
+        decisions.extend(side.decisions.iter().cloned());
+    }
     if let Some((spec, text)) = metadata {
         apply(&mut config, &mut sources, spec, fixed, |field| {
             let value = spec.value_text(field).unwrap_or_default();
@@ -542,8 +591,12 @@ fn resolve_inner(
     if let Some((h, w)) = fixed
         && (config.crop_height, config.crop_width) != (h, w)
     {
+        let from = match sources.crop.layer {
+            Layer::SideFile => format!(" (crop from {})", sources.crop.detail),
+            _ => String::new(),
+        };
         return Err(Error::invalid(format!(
-            "the crop is {}x{}, but the model's input is fixed at {h}x{w}",
+            "the crop is {}x{}, but the model's input is fixed at {h}x{w}{from}",
             config.crop_height, config.crop_width
         )));
     }
@@ -554,6 +607,34 @@ fn resolve_inner(
         sources,
         metadata: metadata.map(|(spec, _)| spec.clone()),
     })
+}
+
+/// Applies the side files' layer: each setting they make, with its file and key.
+fn apply_side_files(config: &mut PreprocessConfig, sources: &mut Sources, side: &SideFiles) {
+    if let Some(g) = &side.geometry {
+        config.resize = g.value.resize;
+        (config.crop_height, config.crop_width) = (g.value.crop_height, g.value.crop_width);
+        config.crop_rounding = g.value.rounding;
+        config.pad_fill = g.value.pad_fill;
+        sources.resize = g.source.clone();
+        sources.crop = g.source.clone();
+    }
+    if let Some(s) = &side.interpolation {
+        config.interpolation = s.value;
+        sources.interpolation = s.source.clone();
+    }
+    if let Some(s) = &side.mean {
+        config.mean = s.value;
+        sources.mean = s.source.clone();
+    }
+    if let Some(s) = &side.std {
+        config.std = s.value;
+        sources.std = s.source.clone();
+    }
+    if let Some(s) = &side.scale {
+        config.scale = s.value;
+        sources.scale = s.source.clone();
+    }
 }
 
 /// Applies one layer: its preset first (every field), then crop, crop_pct, resize,

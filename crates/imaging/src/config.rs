@@ -45,8 +45,55 @@ pub enum Resize {
         /// Target height.
         height: u32,
     },
+    /// timm's `ResizeKeepRatio((height, width), longest)`: the image is scaled by one factor
+    /// so that it fits the target box. With `longest`, the side that is relatively longest
+    /// matches the box (the whole image fits inside it, timm's `longest=1.0`); without it,
+    /// the relatively shortest side does (the box is covered, `longest=0.0`). Each side
+    /// becomes `round(side / ratio)` with Python's round-half-to-even, at least 1.
+    KeepRatio {
+        /// Target box width.
+        width: u32,
+        /// Target box height.
+        height: u32,
+        /// Fit the relatively longest side (`true`) or the shortest (`false`).
+        longest: bool,
+    },
     /// No resize; only the crop.
     None,
+}
+
+impl std::fmt::Display for Resize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Resize::ShorterSide { size } => write!(f, "shorter side to {size}"),
+            Resize::Exact { width, height } => write!(f, "exactly {width}x{height}"),
+            Resize::KeepRatio {
+                width,
+                height,
+                longest: true,
+            } => write!(f, "fit inside {width}x{height}, keeping the aspect ratio"),
+            Resize::KeepRatio {
+                width,
+                height,
+                longest: false,
+            } => write!(f, "cover {width}x{height}, keeping the aspect ratio"),
+            Resize::None => write!(f, "none"),
+        }
+    }
+}
+
+/// How the centre crop is placed along an axis, and where a smaller image sits in the
+/// padding.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CropRounding {
+    /// torchvision's `center_crop` (and timm's `CenterCropOrPad`): the crop starts at
+    /// `round((len - crop) / 2)`, half to even; padding puts `(crop - len) // 2` before.
+    #[default]
+    HalfEven,
+    /// Hugging Face's `image_transforms.center_crop`: the crop starts at
+    /// `(len - crop) // 2`; padding puts `ceil((crop - len) / 2)` before.
+    Floor,
 }
 
 /// What a pixel value `p` in 0..=255 becomes before `(x - mean) / std`.
@@ -101,6 +148,19 @@ pub struct PreprocessConfig {
     pub channel_order: ChannelOrder,
     /// Layout of the output tensor.
     pub layout: Layout,
+    /// How the centre crop is placed (torchvision's rounding unless a side file says
+    /// otherwise); left out of the serialized form when it is the default.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub crop_rounding: CropRounding,
+    /// The RGB colour of the padding where the resized image is smaller than the crop
+    /// (black, as torchvision; timm's `border` mode fills with `round(255 * mean)`); left out
+    /// of the serialized form when black.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub pad_fill: [u8; 3],
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 impl Default for PreprocessConfig {
@@ -124,6 +184,8 @@ impl PreprocessConfig {
             scale: PixelScale::UnitInterval,
             channel_order: ChannelOrder::Rgb,
             layout: Layout::Nchw,
+            crop_rounding: CropRounding::HalfEven,
+            pad_fill: [0; 3],
         }
     }
 
@@ -211,6 +273,10 @@ impl PreprocessConfig {
                 side("resize.width", width)?;
                 side("resize.height", height)?;
             }
+            Resize::KeepRatio { width, height, .. } => {
+                side("resize.width", width)?;
+                side("resize.height", height)?;
+            }
             Resize::None => {}
         }
         side("crop_height", self.crop_height)?;
@@ -236,8 +302,9 @@ impl PreprocessConfig {
     }
 }
 
-/// timm's `scale_size = math.floor(img_size / crop_pct)`.
-fn scale_size(size: u32, crop_pct: f64) -> Result<u32> {
+/// timm's `scale_size = math.floor(img_size / crop_pct)`, checked to be in
+/// `1..=`[`MAX_SIDE`] (`crop_pct` in (0, 1]).
+pub fn scale_size(size: u32, crop_pct: f64) -> Result<u32> {
     if !(crop_pct.is_finite() && crop_pct > 0.0 && crop_pct <= 1.0) {
         return Err(Error::InvalidConfig {
             field: "crop_pct",
@@ -334,6 +401,31 @@ mod tests {
         );
         let back: PreprocessConfig = serde_json::from_str(&json).expect("deserialize");
         assert_eq!(back, c);
+        // The crop rounding and padding colour appear only when not torchvision's, so records
+        // written before they existed read back, and are written as before.
+        assert!(
+            !json.contains("crop_rounding") && !json.contains("pad_fill"),
+            "{json}"
+        );
+        let border = PreprocessConfig {
+            resize: Resize::KeepRatio {
+                width: 248,
+                height: 248,
+                longest: true,
+            },
+            crop_rounding: CropRounding::Floor,
+            pad_fill: [124, 116, 104],
+            ..c.clone()
+        };
+        let text = serde_json::to_string(&border).expect("serialize");
+        assert!(
+            text.contains(r#""crop_rounding":"floor","pad_fill":[124,116,104]"#),
+            "{text}"
+        );
+        assert_eq!(
+            serde_json::from_str::<PreprocessConfig>(&text).expect("deserialize"),
+            border
+        );
         let bad = json.replace("\"scale\"", "\"scael\"");
         assert!(serde_json::from_str::<PreprocessConfig>(&bad).is_err());
     }

@@ -4,7 +4,9 @@
 //! [`PreprocessConfig`]: decode (format sniffed from the bytes; JPEG through
 //! libjpeg-turbo with Pillow's settings), convert to RGB with Pillow's rules,
 //! resize with Pillow's own resampling algorithm (bilinear or bicubic, fixed
-//! point), centre crop with torchvision's offsets, then
+//! point; to a shorter side, an exact size, or timm's keep-ratio box), centre crop with
+//! torchvision's offsets (or Hugging Face's, [`CropRounding`]; padding black or a
+//! [`PreprocessConfig::pad_fill`] colour), then
 //! `(p / 255 - mean) / std` in `f32`, written straight into a caller's
 //! buffer in NCHW or NHWC. The uint8 crop is available too
 //! ([`Preprocessor::crop_file`]). [`decode_file`] decodes an image for display, with the
@@ -65,8 +67,8 @@ mod pipeline;
 mod resample;
 
 pub use config::{
-    ChannelOrder, DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD, Interpolation, Layout, MAX_SIDE,
-    PRESET_NAMES, PixelScale, PreprocessConfig, Resize,
+    ChannelOrder, CropRounding, DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD, Interpolation,
+    Layout, MAX_SIDE, PRESET_NAMES, PixelScale, PreprocessConfig, Resize, scale_size,
 };
 pub use decode::{JpegDecoder, MAX_PIXELS, RgbImage, SniffedFormat, sniff_format};
 pub use error::{Error, Result};

@@ -455,11 +455,17 @@ fn resize_crop_into(
 ) {
     let (ch, cw) = (config.crop_height, config.crop_width);
     let (rw, rh) = resized_size(image.width(), image.height(), config.resize);
-    let ys = center_crop_span(rh, ch);
-    let xs = center_crop_span(rw, cw);
+    let ys = center_crop_span(rh, ch, config.crop_rounding);
+    let xs = center_crop_span(rw, cw, config.crop_rounding);
     let padded = ys.len < ch || xs.len < cw;
     let dst = if padded {
-        out.reset(cw, ch)
+        let dst = out.reset(cw, ch);
+        if config.pad_fill != [0; 3] {
+            for px in dst.chunks_exact_mut(3) {
+                px.copy_from_slice(&config.pad_fill);
+            }
+        }
+        dst
     } else {
         out.reset_for_overwrite(cw, ch)
     };

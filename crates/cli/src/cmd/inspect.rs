@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use imagenetx::{EvaluatorConfig, ResolvedPreprocess};
-use imagenetx_imaging::{PixelScale, Resize};
+use imagenetx_imaging::PixelScale;
 use imagenetx_infer::{
     ExecutionProvider, ModelFile, ModelInfo, ProviderReport, RuntimeReport, format_shape,
 };
@@ -207,11 +207,7 @@ fn write_text(out: &mut impl Write, i: &Inspection<'_>) -> std::io::Result<()> {
     };
     let c = &p.config;
     let values = [
-        match c.resize {
-            Resize::ShorterSide { size } => format!("shorter side to {size}"),
-            Resize::Exact { width, height } => format!("exactly {width}x{height}"),
-            Resize::None => "none".to_string(),
-        },
+        c.resize.to_string(),
         format!("{}x{}", c.crop_height, c.crop_width),
         format!("{:?}", c.interpolation).to_lowercase(),
         format!("{:?}", c.mean),
@@ -223,7 +219,10 @@ fn write_text(out: &mut impl Write, i: &Inspection<'_>) -> std::io::Result<()> {
         format!("{:?}", c.channel_order).to_uppercase(),
         c.layout.to_string(),
     ];
-    writeln!(out, "resolved (defaults, then model metadata, then flags):")?;
+    writeln!(
+        out,
+        "resolved (defaults, then side files, then model metadata, then flags):"
+    )?;
     for ((field, source), value) in p.sources.fields().into_iter().zip(values) {
         writeln!(out, "  {field:<14} {value:<28} {source}")?;
     }

@@ -84,7 +84,11 @@ pub(crate) fn read_csv(path: &Path) -> HashMap<String, (Vec<usize>, Vec<f64>)> {
         .collect()
 }
 
-fn reference(model: &Path, images: &Path, out: &Path) -> HashMap<String, (Vec<usize>, Vec<f64>)> {
+pub(crate) fn reference(
+    model: &Path,
+    images: &Path,
+    out: &Path,
+) -> HashMap<String, (Vec<usize>, Vec<f64>)> {
     reference_with(model, images, out, &[])
 }
 

@@ -11,7 +11,7 @@ fn fixture(name: &str) -> PathBuf {
     imagenetx_test_support::fixture(Path::new("models").join(name))
 }
 
-fn inspect(args: &[&str]) -> Output {
+pub(crate) fn inspect(args: &[&str]) -> Output {
     if let Err(err) = imagenetx_infer::locate_runtime(None, false) {
         panic!("`imagenetx inspect` tests need ONNX Runtime; run `just setup-ort` first.\n{err}");
     }

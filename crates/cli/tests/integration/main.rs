@@ -21,5 +21,6 @@ mod parse_cache;
 mod report_browser;
 mod report_cli;
 mod robustness;
+mod side_files;
 mod stats_cli;
 mod streaming;

@@ -6,6 +6,8 @@
 //! Needs ONNX Runtime (`just setup-ort`, found through `$IMAGENETX_CACHE` as any embedder
 //! finds it) and the annotations (`just setup`).
 
+mod side_files;
+
 use std::path::PathBuf;
 
 use imagenetx::dataset::{ImageEntry, discover_images};
