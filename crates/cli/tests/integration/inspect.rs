@@ -256,9 +256,8 @@ fn cuda_is_an_error_and_auto_says_it_fell_back() {
         "--ep cuda on a machine without CUDA must fail"
     );
     assert!(
-        text(&out.stderr).contains(
-            "execution provider cuda (CUDAExecutionProvider) is not in ONNX Runtime"
-        ),
+        text(&out.stderr)
+            .contains("execution provider cuda (CUDAExecutionProvider) is not in ONNX Runtime"),
         "{}",
         text(&out.stderr)
     );

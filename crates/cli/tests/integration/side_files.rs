@@ -272,3 +272,77 @@ fn wrong_labels_and_ambiguous_folders_are_refused_with_the_reason() {
         "{stderr}"
     );
 }
+
+/// The Hugging Face (Optimum) export of a model as it is found in the wild: `model.onnx` with
+/// input `pixel_values` [batch_size, num_channels, height, width], every dim symbolic, beside
+/// `preprocessor_config.json` (here a ViT-style processor at 192x192, bicubic, mean = std =
+/// 0.5) and `config.json`'s `id2label`. The folder alone must be enough: the layout comes from
+/// the dim names, the size from the processor, and the predictions are those of PIL + Python
+/// onnxruntime with the processor's steps.
+#[test]
+fn an_optimum_folder_with_symbolic_dims_runs_at_its_processors_size() {
+    let tmp = temp_dir();
+    let variants = tmp.path().join("variants");
+    run_ok(
+        python_script("export_variants.py")
+            .arg("--model")
+            .arg(crate::evaluate::lite0())
+            .arg("--out")
+            .arg(&variants)
+            .args(["--name", "lite0", "--only", "hf"]),
+    );
+    let processor = r#"{"image_processor_type": "ViTImageProcessor", "do_resize": true,
+        "size": {"height": 192, "width": 192}, "resample": 3, "do_rescale": true,
+        "rescale_factor": 0.00392156862745098, "do_normalize": true,
+        "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]}"#;
+    let folder = tmp.path().join("optimum");
+    std::fs::create_dir_all(&folder).expect("folder");
+    // An Optimum export carries no `imagenetx.preprocess` record (Lite0's would outrank the
+    // side files): the copy drops it.
+    run_ok(
+        std::process::Command::new(imagenetx_test_support::venv_python())
+            .args([
+                "-c",
+                "import onnx, sys; m = onnx.load(sys.argv[1]); del m.metadata_props[:]; onnx.save(m, sys.argv[2])",
+            ])
+            .arg(variants.join("lite0_hf.onnx"))
+            .arg(folder.join("model.onnx")),
+    );
+    std::fs::write(folder.join("preprocessor_config.json"), processor).expect("processor");
+    std::fs::write(folder.join("config.json"), id2label(None)).expect("config");
+
+    let csv = tmp.path().join("optimum.csv");
+    let out = evaluate(&[
+        folder.as_os_str(),
+        "--images".as_ref(),
+        fixture("photos").as_os_str(),
+        "--out".as_ref(),
+        csv.as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let worst = assert_same_predictions("optimum", &read_csv(&csv), &exporter_reference(&folder));
+    println!("optimum folder: largest probability difference {worst:e}");
+
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("optimum.run.json")).expect("run record"),
+    )
+    .expect("JSON");
+    let config = &record["preprocessing"]["config"];
+    assert_eq!(
+        (
+            config["crop_height"].as_u64(),
+            config["crop_width"].as_u64()
+        ),
+        (Some(192), Some(192))
+    );
+    assert_eq!(config["layout"], "NCHW");
+    let decisions = record["model_info"]["decisions"].to_string();
+    assert!(decisions.contains("192x192"), "{decisions}");
+    assert!(
+        record["preprocessing"]["sources"]
+            .to_string()
+            .contains("preprocessor_config.json"),
+        "{}",
+        record["preprocessing"]["sources"]
+    );
+}
