@@ -45,6 +45,11 @@ pub struct EvaluatorConfig {
     pub provider: ExecutionProvider,
     /// ONNX Runtime intra-op threads (0: its default).
     pub intra_threads: usize,
+    /// Whether ONNX Runtime's intra-op threads spin while waiting for work. Off by default
+    /// (ONNX Runtime's own default is on): the decoding threads share the cores, and spinning
+    /// took them away — on 16 cores, off gave 1.3–1.4× the images/s when decoding dominates
+    /// and 1.1× with Lite0 on CUDA, the same with Lite0 on the CPU (`BENCHMARKS.md`).
+    pub intra_spinning: bool,
     /// Name of the output holding the class scores (default: the one with 1000 or 1001
     /// classes).
     pub output: Option<String>,
@@ -72,6 +77,7 @@ impl EvaluatorConfig {
             runtime: RuntimeSearch::default(),
             provider: ExecutionProvider::Auto,
             intra_threads: 0,
+            intra_spinning: false,
             output: None,
             input: InputOverrides::default(),
             preprocess: PreprocessSpec::default(),
@@ -276,6 +282,10 @@ impl Evaluator {
         let stop = AtomicBool::new(false);
         let mut stats = RunStats::default();
         let (sender, receiver) = sync_channel::<Batch>(QUEUE_DEPTH);
+        // Batch buffers go back to the producer once inferred, so that no buffer is allocated
+        // (and its pages faulted in and zeroed) more than once: QUEUE_DEPTH queued, one being
+        // filled, one being inferred.
+        let (recycle, recycled) = sync_channel::<Vec<f32>>(QUEUE_DEPTH + 2);
         std::thread::scope(|scope| {
             let stop = &stop;
             let pool = &pool;
@@ -284,8 +294,10 @@ impl Evaluator {
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
-                    let batch = pool
-                        .install(|| preprocess_batch(chunk, images, config, limits, tensor_len));
+                    let buffer = recycled.try_recv().unwrap_or_default();
+                    let batch = pool.install(|| {
+                        preprocess_batch(chunk, images, config, limits, tensor_len, buffer)
+                    });
                     if sender.send(batch).is_err() {
                         break; // The consumer stopped.
                     }
@@ -336,6 +348,8 @@ impl Evaluator {
                             }
                         }
                     }
+                    // A full channel only means the producer has buffers enough.
+                    let _ = recycle.try_send(batch.data);
                     sink.batch_done(done)?;
                 }
                 Ok(())
@@ -419,6 +433,7 @@ fn load(config: &EvaluatorConfig) -> Result<(&'static Runtime, Classifier, Model
     let classifier_config = ClassifierConfig::new(&model)
         .with_provider(config.provider)
         .with_intra_threads(config.intra_threads)
+        .with_intra_spinning(Some(config.intra_spinning))
         .with_output(config.output.clone())
         .with_input(config.input)
         .with_probe_size(config.preprocess.crop.map(|c| c as usize))
@@ -629,57 +644,69 @@ struct Batch {
     large: Vec<String>,
 }
 
+/// Decodes and preprocesses the images `chunk` (indices into `images`) in parallel, each
+/// straight into its slot of `buffer` (a recycled batch buffer, or empty): no per-image tensor
+/// and no copy. The slots of images that failed are closed up, so `data` holds the tensors of
+/// `entries` in order.
 fn preprocess_batch(
     chunk: &[usize],
     images: &[ImageEntry],
     config: &PreprocessConfig,
     limits: ReadLimits,
     tensor_len: usize,
+    mut data: Vec<f32>,
 ) -> Batch {
     type Outcome = (
-        Vec<f32>,
         Option<Fingerprint>,
         std::result::Result<(), String>,
         Vec<String>,
     );
-    let outcomes: Vec<Outcome> = chunk
-        .par_iter()
+    // Every value of a slot is written by the preprocessor (padding included), so a recycled
+    // buffer needs no clearing; `resize` only grows it the first time.
+    data.resize(chunk.len() * tensor_len, 0.0);
+    let outcomes: Vec<Outcome> = data
+        .par_chunks_mut(tensor_len.max(1))
+        .zip(chunk.par_iter())
         .map_init(
             || Preprocessor::with_limits(config.clone(), limits).map_err(|e| e.to_string()),
-            |preprocessor, &i| {
+            |preprocessor, (slot, &i)| {
                 let entry = &images[i];
                 // The fingerprint is taken before reading, so a file changed while it is read
                 // is predicted again by the next resume.
                 let fingerprint = Fingerprint::read(entry.path()).ok();
-                let mut tensor = vec![0f32; tensor_len];
-                let (outcome, warnings) = match preprocessor {
+                match preprocessor {
                     Ok(p) => {
                         let outcome = p
-                            .preprocess_file(entry.path(), &mut tensor)
+                            .preprocess_file(entry.path(), slot)
                             .map_err(|e| e.to_string());
                         let warnings = p.take_warnings().iter().map(ToString::to_string).collect();
-                        (outcome, warnings)
+                        (fingerprint, outcome, warnings)
                     }
-                    Err(e) => (Err(e.clone()), Vec::new()),
-                };
-                (tensor, fingerprint, outcome, warnings)
+                    Err(e) => (fingerprint, Err(e.clone()), Vec::new()),
+                }
             },
         )
         .collect();
     let mut batch = Batch {
         entries: Vec::with_capacity(chunk.len()),
         fingerprints: Vec::with_capacity(chunk.len()),
-        data: Vec::with_capacity(chunk.len() * tensor_len),
+        data: Vec::new(),
         failed: Vec::new(),
         large: Vec::new(),
     };
-    for (&i, (tensor, fingerprint, outcome, warnings)) in chunk.iter().zip(outcomes) {
+    for (slot, (&i, (fingerprint, outcome, warnings))) in chunk.iter().zip(outcomes).enumerate() {
         batch.large.extend(warnings);
         match outcome {
             Ok(()) => {
+                let kept = batch.entries.len();
+                if kept != slot {
+                    data.copy_within(
+                        slot * tensor_len..(slot + 1) * tensor_len,
+                        kept * tensor_len,
+                    );
+                }
                 batch.entries.push(i);
                 batch.fingerprints.push(fingerprint);
-                batch.data.extend_from_slice(&tensor);
             }
             Err(reason) => batch.failed.push((
                 i,
@@ -690,6 +717,8 @@ fn preprocess_batch(
             )),
         }
     }
+    data.truncate(batch.entries.len() * tensor_len);
+    batch.data = data;
     batch
 }
 

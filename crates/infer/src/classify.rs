@@ -51,6 +51,11 @@ pub struct ClassifierConfig {
     /// The caller's layout and input size, over what the model's input declares.
     #[serde(default)]
     pub input: InputOverrides,
+    /// Whether ONNX Runtime's intra-op threads spin while waiting for work; `None`: ONNX
+    /// Runtime's default (they do). Off frees the cores for other threads (e.g. image
+    /// decoding) between operators and batches.
+    #[serde(default)]
+    pub intra_spinning: Option<bool>,
 }
 
 impl ClassifierConfig {
@@ -65,7 +70,15 @@ impl ClassifierConfig {
             probe_size: None,
             probe_size_from_metadata: None,
             input: InputOverrides::default(),
+            intra_spinning: None,
         }
+    }
+
+    /// Sets whether ONNX Runtime's intra-op threads spin ([`ClassifierConfig::intra_spinning`]).
+    #[must_use]
+    pub fn with_intra_spinning(mut self, spinning: Option<bool>) -> Self {
+        self.intra_spinning = spinning;
+        self
     }
 
     /// Sets the caller's layout and input size ([`InputOverrides`]).
@@ -616,6 +629,11 @@ fn build_session(
     if config.intra_threads > 0 {
         builder = builder
             .with_intra_threads(config.intra_threads)
+            .map_err(|err| model_error(err.to_string()))?;
+    }
+    if let Some(spinning) = config.intra_spinning {
+        builder = builder
+            .with_intra_op_spinning(spinning)
             .map_err(|err| model_error(err.to_string()))?;
     }
     let mut providers = vec![provider.dispatch()];

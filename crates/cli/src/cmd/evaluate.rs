@@ -74,6 +74,10 @@ pub struct Args {
     /// ONNX Runtime intra-op threads (0: ONNX Runtime's default).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub intra_threads: usize,
+    /// Whether ONNX Runtime's intra-op threads spin while waiting for work. `off` (the
+    /// default; ONNX Runtime's own is on) leaves the cores to the decoding threads.
+    #[arg(long, value_name = "on|off", default_value = "off", value_parser = parse_on_off)]
+    pub ort_spinning: bool,
     /// ONNX Runtime shared library [default: ORT_DYLIB_PATH, `just setup` cache, Python
     /// onnxruntime, system].
     #[arg(long, value_name = "PATH")]
@@ -187,6 +191,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         runtime: runtime_search(args.ort_lib.clone()),
         provider: args.ep,
         intra_threads: args.intra_threads,
+        intra_spinning: args.ort_spinning,
         output: args.output.clone(),
         input: args.input.overrides(),
         preprocess: args.preprocess.spec(),
@@ -513,4 +518,13 @@ fn factor_view(analysis: &imagenetx_factors::ModelAnalysis) -> Table {
         Cell::Num(None),
     ]);
     table
+}
+
+/// `on` / `off` (also `true` / `false`, `1` / `0`).
+fn parse_on_off(value: &str) -> Result<bool, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" => Ok(true),
+        "off" | "false" | "0" => Ok(false),
+        other => Err(format!("expected on or off, got {other:?}")),
+    }
 }
