@@ -44,7 +44,9 @@ for what in "$@"; do
                 echo "the aarch64 build needs Rust's $rust_target standard library, and rustup is not installed: install it from your Rust distribution, then again" >&2
                 exit 1
             fi
-            if ! rustup target list --installed 2>/dev/null | grep -qx "$rust_target"; then
+            # Read whole before matching: `grep -q` leaving early would make a pipeline fail.
+            installed=$(rustup target list --installed 2>/dev/null || true)
+            if ! grep -qx "$rust_target" <<<"$installed"; then
                 user+=("rustup target add $rust_target")
                 why+=("the Rust target $rust_target")
             fi
