@@ -15,6 +15,7 @@ import? "just/models.just"
 import? "just/report.just"
 import? "just/bench.just"
 import? "just/dist.just"
+import? "just/cross.just"
 
 default:
     @just --list
@@ -37,6 +38,10 @@ venv:
     "{{venv}}/bin/pip" install --quiet --disable-pip-version-check -r python/requirements.txt
     echo "$want" > "$stamp"
 
+# Every recipe that runs cargo depends on this, so a fresh machine needs nothing but the README:
+# missing tools are installed (apt-get as root or through sudo -n), or one line names the exact
+# command to run, instead of a build-script panic. `scripts/ensure_build_tools.sh aarch64`
+# (cross toolchain) and `aarch64-emulation` (qemu) are the cross recipes' versions.
 # Make sure the build's system tools are there (cmake, nasm): installed as root, else the command to run.
 build-tools:
     scripts/ensure_build_tools.sh
@@ -57,7 +62,7 @@ check: build-tools
 # manifests); crates whose tests reach into the workspace leave tests/ out of their package.
 # About 25 s on a 2-core machine, mostly crates.io index look-ups; `package-verify` about 4 min.
 # `cargo package` of every published crate, no build: manifests, file lists, READMEs, licences.
-package:
+package: build-tools
     cargo package --workspace --exclude imagenetx-test-support --locked --allow-dirty --no-verify
 
 # `just package`, then build each package from its .crate alone, as a user of crates.io would.
@@ -67,9 +72,10 @@ package-verify: build-tools
 # After the checks, the packaging check (`package`) and the committed fixture models, the unit,
 # integration, parity and browser tests run (one integration-test binary per crate, `--test
 # integration`, a module per concern), then `test-paper` (the paper's published predictions;
-# required under CI).
-# Everything CI runs: checks, packaging, fixture models, all tests, the paper's predictions.
-test: setup venv model-lite0 check package check-fixture-models && test-paper
+# required under CI), then `test-aarch64` (the cross-built aarch64 binary under qemu gives this
+# machine's answers; required under CI). `test-build-tools` checks the fresh-machine messages.
+# Everything CI runs: checks, packaging, fixture models, all tests, the paper's predictions, aarch64.
+test: setup venv model-lite0 test-build-tools check package check-fixture-models && test-paper test-aarch64
     scripts/ensure_chromium.sh
     # The examples (workspace members) are built first: the tests run them against the CLI.
     cargo build --locked --release -p embed_evaluate -p embed_analyze

@@ -39,6 +39,8 @@ enum Command {
     Compare(cmd::compare::Args),
     /// A self-contained HTML report: tables with intervals, plots, a gallery of failures.
     Report(cmd::report::Args),
+    /// Write the tensors a model would be fed as .npy files (to check a pipeline against another).
+    Preprocess(cmd::preprocess::Args),
 }
 
 /// What a command reports when it finishes without a fatal error.
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
         Command::Evaluate(args) => cmd::evaluate::run(*args),
         Command::Compare(args) => cmd::compare::run(args),
         Command::Report(args) => cmd::report::run(args),
+        Command::Preprocess(args) => cmd::preprocess::run(args),
     };
     match result {
         Ok(Outcome::Done) => ExitCode::SUCCESS,

@@ -62,6 +62,7 @@ pub mod preprocess;
 pub mod run;
 mod score;
 pub mod sidefiles;
+pub mod tensors;
 
 pub use analyses::{
     Analysis, AnalyzeOptions, AnnotationSummary, CompareOptions, ComparisonResult, Format,
@@ -80,6 +81,9 @@ pub use imagenetx_infer::{
 pub use preprocess::{Layer, PreprocessSpec, ResolvedPreprocess, Source, Sources};
 pub use run::{Finished, JournalSink, RunOutput, Started};
 pub use score::{Accuracy, Evaluation, Scores, Truth};
+pub use tensors::{
+    TensorConfig, TensorsWritten, WrittenTensor, resolve_tensor_preprocessing, write_tensors,
+};
 
 pub use imagenetx_dataset as dataset;
 pub use imagenetx_factors as factors;

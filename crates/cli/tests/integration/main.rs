@@ -18,6 +18,7 @@ mod log_colours;
 mod paper_predictions;
 mod parity_analysis;
 mod parse_cache;
+mod preprocess_cmd;
 mod report_browser;
 mod report_cli;
 mod robustness;
