@@ -146,6 +146,11 @@ pub fn write_tensors(
 
 /// Writes `data` as a NumPy `.npy` file (format 1.0): `float32` little-endian, C order, of
 /// `shape` (whose product must be `data.len()`).
+///
+/// Written here rather than with `ndarray-npy`: its 0.10 (ndarray 0.17), even without default
+/// features, brings `pest` and `pest_derive`, `py_literal`, `num-bigint` and `stacker`/`psm`
+/// (a C build) into every build to write this one header; the tests read our files with
+/// NumPy.
 pub fn write_npy(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
     if shape.iter().product::<usize>() != data.len() {
         return Err(Error::invalid(format!(
