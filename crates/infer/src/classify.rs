@@ -519,7 +519,7 @@ fn open_session(runtime: &Runtime, config: &ClassifierConfig) -> Result<(Session
                 path: config.model.clone(),
                 message,
             },
-            SessionFailure::Other(err) => err,
+            SessionFailure::Other(err) => *err,
         })
     };
     match requested.info() {
@@ -563,23 +563,20 @@ fn open_session(runtime: &Runtime, config: &ClassifierConfig) -> Result<(Session
         Some(info) => {
             if !offered(info) {
                 return Err(Error::ProviderMissing {
-                    name: info.name,
-                    ort_name: info.ort_name,
+                    provider: info,
                     library: runtime.library().path.clone(),
                     version: runtime.version().to_owned(),
                     available: available.join(", "),
-                    how_to_get: info.how_to_get,
                 });
             }
             let session =
                 build_session(runtime, config, requested).map_err(|failure| match failure {
                     SessionFailure::Provider(message) => Error::ProviderFailed {
-                        name: info.name,
-                        ort_name: info.ort_name,
+                        provider: info,
                         library: runtime.library().path.clone(),
                         reason: provider_hint(info, &message, runtime),
                     },
-                    SessionFailure::Other(err) => err,
+                    SessionFailure::Other(err) => *err,
                 })?;
             Ok((session, report(info.ort_name, None)))
         }
@@ -610,8 +607,8 @@ fn provider_hint(info: &ProviderInfo, message: &str, runtime: &Runtime) -> Strin
 enum SessionFailure {
     /// Registering the execution provider failed.
     Provider(String),
-    /// Anything else (already a user-facing error).
-    Other(Error),
+    /// Anything else (already a user-facing error; boxed, the error type is large).
+    Other(Box<Error>),
 }
 
 fn build_session(
@@ -620,10 +617,10 @@ fn build_session(
     provider: ExecutionProvider,
 ) -> Result<Session, SessionFailure> {
     let model_error = |message: String| {
-        SessionFailure::Other(Error::ModelLoad {
+        SessionFailure::Other(Box::new(Error::ModelLoad {
             path: config.model.clone(),
             message,
-        })
+        }))
     };
     let mut builder = Session::builder(&runtime.env).map_err(|err| model_error(err.to_string()))?;
     if config.intra_threads > 0 {
@@ -646,11 +643,11 @@ fn build_session(
         .with_execution_providers(providers)
         .map_err(|err| SessionFailure::Provider(err.to_string()))?;
     builder.commit_from_file(&config.model).map_err(|err| {
-        SessionFailure::Other(Error::model_session(
+        SessionFailure::Other(Box::new(Error::model_session(
             &config.model,
             Some(err.code()),
             err.message(),
-        ))
+        )))
     })
 }
 

@@ -48,30 +48,31 @@ pub enum Error {
     /// A provider asked for by name is not in the loaded ONNX Runtime.
     #[error(
         "execution provider {name} ({ort_name}) is not in ONNX Runtime {version} loaded from \
-         {library} (it has: {available}); to get a build that has it: {how_to_get}"
+         {library} (it has: {available}); to get a build that has it: {how_to_get}",
+        name = provider.name,
+        ort_name = provider.ort_name,
+        how_to_get = provider.how_to_get
     )]
     ProviderMissing {
-        /// The `--ep` name.
-        name: &'static str,
-        /// ONNX Runtime's name of the provider.
-        ort_name: &'static str,
+        /// The provider.
+        provider: &'static crate::ProviderInfo,
         /// The ONNX Runtime library in use.
         library: PathBuf,
         /// Its version.
         version: String,
         /// What the library offers, comma-separated.
         available: String,
-        /// How to get a build that has it.
-        how_to_get: &'static str,
     },
     /// A provider asked for by name is in the runtime but could not be registered (a library
     /// it needs is missing, no device, ...).
-    #[error("the {name} execution provider ({ort_name}) is not usable with {library}: {reason}")]
+    #[error(
+        "the {name} execution provider ({ort_name}) is not usable with {library}: {reason}",
+        name = provider.name,
+        ort_name = provider.ort_name
+    )]
     ProviderFailed {
-        /// The `--ep` name.
-        name: &'static str,
-        /// ONNX Runtime's name of the provider.
-        ort_name: &'static str,
+        /// The provider.
+        provider: &'static crate::ProviderInfo,
         /// The ONNX Runtime library in use.
         library: PathBuf,
         /// Why registration failed, with what to do about it.
