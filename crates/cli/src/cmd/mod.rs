@@ -5,4 +5,5 @@ pub mod annotations;
 pub mod compare;
 pub mod evaluate;
 pub mod inspect;
+pub mod merge;
 pub mod report;
