@@ -15,6 +15,7 @@ import? "just/models.just"
 import? "just/report.just"
 import? "just/bench.just"
 import? "just/dist.just"
+import? "just/cluster.just"
 
 default:
     @just --list

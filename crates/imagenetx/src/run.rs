@@ -318,16 +318,8 @@ fn check_same_shard(
         ),
         None => "the whole list (no --shard)".to_string(),
     };
-    if previous.shard != shard {
-        return Err(Error::invalid(format!(
-            "--resume: {} holds {}, not {}; give the --out of this shard, or start it afresh \
-             without --resume",
-            files.predictions.display(),
-            describe(previous.shard),
-            describe(shard)
-        )));
-    }
     if shard.is_some()
+        && previous.shard.is_some()
         && let Some(previous) = &previous.image_list
         && previous != image_list
     {
@@ -340,6 +332,15 @@ fn check_same_shard(
             previous.sha256,
             image_list.images,
             image_list.sha256
+        )));
+    }
+    if previous.shard != shard {
+        return Err(Error::invalid(format!(
+            "--resume: {} holds {}, not {}; give the --out of this shard, or start it afresh \
+             without --resume",
+            files.predictions.display(),
+            describe(previous.shard),
+            describe(shard)
         )));
     }
     Ok(())

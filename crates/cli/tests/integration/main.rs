@@ -21,6 +21,7 @@ mod parse_cache;
 mod report_browser;
 mod report_cli;
 mod robustness;
+mod shards;
 mod side_files;
 mod stats_cli;
 mod streaming;
