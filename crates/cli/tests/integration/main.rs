@@ -23,5 +23,6 @@ mod report_cli;
 mod robustness;
 mod shards;
 mod side_files;
+mod slurm;
 mod stats_cli;
 mod streaming;
