@@ -14,6 +14,7 @@ mod embed;
 mod evaluate;
 mod exports;
 mod inspect;
+mod kubernetes;
 mod log_colours;
 mod paper_predictions;
 mod parity_analysis;
