@@ -15,7 +15,7 @@
 //!   given as its export folder ([`sidefiles::model_file`]).
 //! - [`run`]: an evaluation that loses nothing (journal, run record, resume).
 //! - [`shard`]: one image list cut into N slices for N processes or cluster tasks, and
-//!   [`merge`]: their predictions put back together, checked, byte for byte what one process
+//!   [`merge()`]: their predictions put back together, checked, byte for byte what one process
 //!   writes.
 //! - [`Truth`] and [`Scores`]: labels, top-1 / top-5 / ReaL accuracy, the factor analysis.
 //!

@@ -1,5 +1,5 @@
 //! Shards: one image list cut into `N` slices, one per process, node or array task, each
-//! evaluated as a run of its own and put back together by [`crate::merge`].
+//! evaluated as a run of its own and put back together by [`crate::merge()`].
 //!
 //! # The rule
 //!
@@ -461,7 +461,9 @@ mod tests {
             shard(&[("JOB_COMPLETION_INDEX", "3")], Some(4)).map_err(|e| e.to_string()),
             ok(3, 4)
         );
-        let refused: &[(&[(&str, &str)], Option<usize>, &[&str])] = &[
+        /// Variables, `--shards`, words the error must hold.
+        type Refusal<'a> = (&'a [(&'a str, &'a str)], Option<usize>, &'a [&'a str]);
+        let refused: &[Refusal] = &[
             (&[], None, &["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX"]),
             (
                 &[("SLURM_ARRAY_TASK_ID", "0")],
