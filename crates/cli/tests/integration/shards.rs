@@ -109,6 +109,27 @@ fn merged_shards_equal_one_process_byte_for_byte() {
         assert_eq!(record["image_list"], single_record["image_list"]);
         assert_eq!(record["model"]["sha256"], single_record["model"]["sha256"]);
     }
+    // `analyze` reads the merged output as any run's (the model is named by the file stem, so
+    // both are copied to `m.csv`).
+    let analyze = |csv: &Path, name: &str| {
+        let sub = dir.path().join(name);
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::copy(csv, sub.join("m.csv")).unwrap();
+        let output = Command::new(imagenetx())
+            .arg("analyze")
+            .arg(sub.join("m.csv"))
+            .arg("--image-annotations")
+            .arg(photos().join("annotations.jsonl"))
+            .args(["--format", "csv", "--bootstrap", "0", "--no-cache"])
+            .output()
+            .expect("run imagenetx analyze");
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        output.stdout
+    };
+    assert_eq!(
+        analyze(&dir.path().join("n3/merged.csv"), "analyze-merged"),
+        analyze(&single, "analyze-single")
+    );
 }
 
 #[test]
