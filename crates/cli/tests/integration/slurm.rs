@@ -72,7 +72,19 @@ fn three_shards_through_sbatch_merge_to_what_one_process_writes() {
     let dir = temp_dir();
     let cluster_dir = dir.path().join("cluster");
     let out = dir.path().join("out");
+    // Two ports nobody listens on now (both held until read, so they differ), so that the
+    // cluster does not meet another one.
+    let listeners: Vec<std::net::TcpListener> = (0..2)
+        .map(|_| std::net::TcpListener::bind(("127.0.0.1", 0)).expect("a free port"))
+        .collect();
+    let ports: Vec<String> = listeners
+        .iter()
+        .map(|l| l.local_addr().expect("its address").port().to_string())
+        .collect();
+    drop(listeners);
     let started = Cluster::script("start", &cluster_dir)
+        .env("SLURM_LOCAL_CTLD_PORT", &ports[0])
+        .env("SLURM_LOCAL_SLURMD_PORT", &ports[1])
         .output()
         .expect("run scripts/slurm_local.sh");
     if started.status.code() == Some(3) && !ci {
