@@ -16,6 +16,7 @@ import? "just/report.just"
 import? "just/bench.just"
 import? "just/dist.just"
 import? "just/cross.just"
+import? "just/cluster.just"
 
 default:
     @just --list

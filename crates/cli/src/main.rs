@@ -35,6 +35,8 @@ enum Command {
     Inspect(cmd::inspect::Args),
     /// Run an ONNX classifier over images, write predictions, report accuracy and factors.
     Evaluate(Box<cmd::evaluate::Args>),
+    /// Join the predictions of the shards of one evaluation (`evaluate --shard`), checked.
+    Merge(cmd::merge::Args),
     /// Paired comparison of two models per factor: differences, intervals, McNemar tests.
     Compare(cmd::compare::Args),
     /// A self-contained HTML report: tables with intervals, plots, a gallery of failures.
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
         Command::Annotations(args) => cmd::annotations::run(args),
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Evaluate(args) => cmd::evaluate::run(*args),
+        Command::Merge(args) => cmd::merge::run(args),
         Command::Compare(args) => cmd::compare::run(args),
         Command::Report(args) => cmd::report::run(args),
         Command::Preprocess(args) => cmd::preprocess::run(args),

@@ -14,6 +14,9 @@
 //!   [`PreprocessSpec`], each resolved field with the [`Layer`] it came from. A model may be
 //!   given as its export folder ([`sidefiles::model_file`]).
 //! - [`run`]: an evaluation that loses nothing (journal, run record, resume).
+//! - [`shard`]: one image list cut into N slices for N processes or cluster tasks, and
+//!   [`merge()`]: their predictions put back together, checked, byte for byte what one process
+//!   writes.
 //! - [`Truth`] and [`Scores`]: labels, top-1 / top-5 / ReaL accuracy, the factor analysis.
 //!
 //! ```no_run
@@ -58,9 +61,11 @@ pub mod analyses;
 mod annotations;
 mod error;
 pub mod evaluate;
+pub mod merge;
 pub mod preprocess;
 pub mod run;
 mod score;
+pub mod shard;
 pub mod sidefiles;
 pub mod tensors;
 
@@ -78,9 +83,11 @@ pub use imagenetx_dataset::{ImageEntry, ImageList, discover_images};
 pub use imagenetx_infer::{
     CheckpointPolicy, ExecutionProvider, Fingerprint, RuntimeSearch, SkippedFile, TopK,
 };
+pub use merge::{Merged, merge};
 pub use preprocess::{Layer, PreprocessSpec, ResolvedPreprocess, Source, Sources};
 pub use run::{Finished, JournalSink, RunOutput, Started};
 pub use score::{Accuracy, Evaluation, Scores, Truth};
+pub use shard::{Shard, ShardRequest, ShardedList, take_shard};
 pub use tensors::{
     TensorConfig, TensorsWritten, WrittenTensor, resolve_tensor_preprocessing, write_tensors,
 };

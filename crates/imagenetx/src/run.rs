@@ -11,18 +11,21 @@ use std::path::{Path, PathBuf};
 
 use imagenetx_dataset::ImageEntry;
 use imagenetx_infer::{
-    CheckpointPolicy, Fingerprint, ImageKeys, JournalIdentity, OutputLock, PredictionsWriter,
-    PriorSource, ResumeSummary, Rows, RunCounts, RunFiles, RunRecord, RunState, SkippedFile, TopK,
-    sha256_hex,
+    CheckpointPolicy, Fingerprint, ImageKeys, ImageListId, JournalIdentity, OutputLock,
+    PredictionsWriter, PriorSource, ResumeSummary, Rows, RunCounts, RunFiles, RunRecord, RunState,
+    ShardRecord, SkippedFile, TopK, sha256_hex,
 };
 
 use crate::evaluate::{Evaluator, Sink, model_name, skipped_entries};
+use crate::shard::ShardedList;
 use crate::{Error, Result};
 
 /// The files of one run (predictions CSV, journal, run record), held by this process.
 #[derive(Debug)]
 pub struct RunOutput {
     files: RunFiles,
+    /// The whole list and the slice, when the run is one shard ([`RunOutput::for_shard`]).
+    sharding: Option<(ImageListId, ShardRecord)>,
     _lock: OutputLock,
 }
 
@@ -43,7 +46,19 @@ impl RunOutput {
         })?;
         let lock = OutputLock::acquire(&files)?;
         files.remove_stale_temporaries()?;
-        Ok(RunOutput { files, _lock: lock })
+        Ok(RunOutput {
+            files,
+            sharding: None,
+            _lock: lock,
+        })
+    }
+
+    /// Makes the run one shard of a list: the run record holds the whole list's identity and
+    /// the shard's slice, and `--resume` refuses a journal of another shard or list. Give
+    /// [`RunOutput::start`] the shard's images (`sharded.list`).
+    pub fn for_shard(mut self, sharded: &ShardedList) -> Self {
+        self.sharding = Some((sharded.image_list.clone(), sharded.shard));
+        self
     }
 
     /// The run's files.
@@ -76,9 +91,17 @@ impl RunOutput {
             preprocessing_sha256: sha256_hex(&config_json),
         };
         let keys = ImageKeys::new(images.len(), |i| images[i].file_name());
+        let (image_list, shard) = match &self.sharding {
+            Some((list, shard)) => (list.clone(), Some(*shard)),
+            None => (
+                ImageListId::of(keys.in_name_order().map(|i| keys.name(i))),
+                None,
+            ),
+        };
         let mut messages = Vec::new();
         let mut warnings = Vec::new();
         let (writer, todo, resume) = if resume {
+            check_same_shard(files, &image_list, shard)?;
             resume_run(
                 files,
                 identity,
@@ -123,6 +146,9 @@ impl RunOutput {
             },
             resume,
             skipped: Vec::new(),
+            image_list: Some(image_list),
+            shard,
+            merged: Vec::new(),
         };
         record.write(&files.record)?;
         imagenetx_infer::pause::point("started");
@@ -272,6 +298,52 @@ impl Sink for JournalSink<'_> {
         tracing::warn!("{message}");
         self.large_images += 1;
     }
+}
+
+/// Resuming a shard: the earlier run (by its run record, when there is one) must be the same
+/// shard of the same list, and a run that was not a shard cannot be resumed as one (nor the
+/// other way round): its rows would not merge.
+fn check_same_shard(
+    files: &RunFiles,
+    image_list: &ImageListId,
+    shard: Option<ShardRecord>,
+) -> Result<()> {
+    let Ok(previous) = RunRecord::read(&files.record) else {
+        return Ok(());
+    };
+    let describe = |shard: Option<ShardRecord>| match shard {
+        Some(s) => format!(
+            "shard {}/{} (images {}..{})",
+            s.index, s.count, s.start, s.end
+        ),
+        None => "the whole list (no --shard)".to_string(),
+    };
+    if shard.is_some()
+        && previous.shard.is_some()
+        && let Some(previous) = &previous.image_list
+        && previous != image_list
+    {
+        return Err(Error::invalid(format!(
+            "--resume: {} is a shard of another image list ({} images, SHA-256 {}), not of \
+             this one ({} images, SHA-256 {}): the images changed since, so every shard must \
+             be run again without --resume",
+            files.predictions.display(),
+            previous.images,
+            previous.sha256,
+            image_list.images,
+            image_list.sha256
+        )));
+    }
+    if previous.shard != shard {
+        return Err(Error::invalid(format!(
+            "--resume: {} holds {}, not {}; give the --out of this shard, or start it afresh \
+             without --resume",
+            files.predictions.display(),
+            describe(previous.shard),
+            describe(shard)
+        )));
+    }
+    Ok(())
 }
 
 /// Resuming: checks how the earlier run was made (from older runs without a journal, by their

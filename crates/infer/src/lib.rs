@@ -83,7 +83,8 @@ pub use provider::{
     ProviderInfo, ProviderReport, availability,
 };
 pub use record::{
-    ModelFile, ResumeSummary, RunCounts, RunRecord, RunState, SkippedFile, sha256_file, sha256_hex,
+    ImageListId, MergedShard, ModelFile, ResumeSummary, RunCounts, RunRecord, RunState,
+    ShardRecord, SkippedFile, sha256_file, sha256_hex,
 };
 pub use runtime::{
     LibrarySource, ORT_LIBRARY_FILE, ORT_VERSION, Runtime, RuntimeLibrary, RuntimeReport,

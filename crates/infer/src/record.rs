@@ -134,6 +134,72 @@ pub struct RunRecord {
     pub resume: Option<ResumeSummary>,
     /// Skipped images with reasons.
     pub skipped: Vec<SkippedFile>,
+    /// The whole image list the run was given (before any shard was taken): how many images
+    /// and their digest. Absent in records of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_list: Option<ImageListId>,
+    /// The slice of the image list this run predicted, when it is one shard of several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardRecord>,
+    /// The shard runs a merged record was made from, in shard order (empty otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged: Vec<MergedShard>,
+}
+
+/// Identifies an image list: its length and the SHA-256 of its sorted file names (each name,
+/// as written in the predictions CSV, followed by a NUL byte; names are sorted by their
+/// bytes). Two lists with the same identity hold the same images in the same order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageListId {
+    /// Images in the list.
+    pub images: usize,
+    /// SHA-256 of the sorted names, lowercase hex.
+    pub sha256: String,
+}
+
+impl ImageListId {
+    /// The identity of the list whose names, sorted by their bytes, are `sorted_names`.
+    pub fn of<'a>(sorted_names: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut hasher = Sha256::new();
+        let mut images = 0;
+        for name in sorted_names {
+            hasher.update(name.as_bytes());
+            hasher.update([0u8]);
+            images += 1;
+        }
+        ImageListId {
+            images,
+            sha256: hex(&hasher.finalize()),
+        }
+    }
+}
+
+/// One shard of an image list: shard `index` of `count` holds the images `start..end` of the
+/// list sorted by file name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardRecord {
+    /// The shard, 0-based.
+    pub index: usize,
+    /// How many shards the list is cut into.
+    pub count: usize,
+    /// First image of the slice (position in the list sorted by file name).
+    pub start: usize,
+    /// One past the last image of the slice.
+    pub end: usize,
+}
+
+/// A shard run that went into a merged record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergedShard {
+    /// The shard.
+    pub shard: ShardRecord,
+    /// Its predictions CSV.
+    #[serde(with = "lossy_path")]
+    pub predictions: PathBuf,
+    /// Rows it contributed.
+    pub rows: usize,
+    /// The execution provider it ran on.
+    pub provider: String,
 }
 
 impl RunRecord {
@@ -222,6 +288,15 @@ mod tests {
             sha256_file(&path).expect("hash"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn image_list_digest_is_sha256_of_nul_terminated_names() {
+        let id = ImageListId::of(["a.JPEG", "b.JPEG"]);
+        assert_eq!(id.images, 2);
+        assert_eq!(id.sha256, sha256_hex(b"a.JPEG\0b.JPEG\0"));
+        // The terminator keeps ["ab", "c"] and ["a", "bc"] apart.
+        assert_ne!(ImageListId::of(["ab", "c"]), ImageListId::of(["a", "bc"]));
     }
 
     mod properties {

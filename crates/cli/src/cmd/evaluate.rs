@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
 use imagenetx::run::default_predictions_path;
-use imagenetx::{Evaluator, EvaluatorConfig, RunOutput, Sink, Truth};
+use imagenetx::{Evaluator, EvaluatorConfig, RunOutput, ShardRequest, Sink, Truth, take_shard};
 use imagenetx_dataset::{ImageEntry, discover_images};
 use imagenetx_imaging::ReadLimits;
 use imagenetx_infer::{
@@ -65,6 +65,17 @@ pub struct Args {
     /// Only the first N images (in path order).
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
+    /// Evaluate shard K of N (0-based) of the images: the contiguous slice
+    /// [floor(K*n/N), floor((K+1)*n/N)) of the n images sorted by file name. `auto` takes K
+    /// and N from a Slurm job array (SLURM_ARRAY_TASK_ID with SLURM_ARRAY_TASK_COUNT or
+    /// _MIN/_MAX) or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX, with --shards N).
+    /// Outputs get `.shard-K-of-N` before `.predictions.csv`; `imagenetx merge` joins them.
+    #[arg(long, value_name = "K/N|auto")]
+    pub shard: Option<ShardRequest>,
+    /// The number of shards, with --shard auto (required for a Kubernetes Indexed Job, checked
+    /// against a Slurm array).
+    #[arg(long, value_name = "N", requires = "shard")]
+    pub shards: Option<usize>,
     /// Images per inference batch.
     #[arg(long, value_name = "N", default_value_t = 32)]
     pub batch_size: usize,
@@ -177,14 +188,34 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     if args.plots.plots.is_some() && args.report.is_none() {
         bail!("--plots DIR writes the plots of the report: give --report FILE too");
     }
+    let shard = args
+        .shard
+        .map(|request| request.resolve(args.shards))
+        .transpose()?;
     let out = args
         .out
         .clone()
         .unwrap_or_else(|| default_predictions_path(&args.model));
+    let out = match shard {
+        Some(shard) => shard.predictions_path(&out),
+        None => out,
+    };
     // Fail early: every output is checked writable before any image is read.
-    let output = RunOutput::prepare(&out)?;
+    let mut output = RunOutput::prepare(&out)?;
     check_outputs_writable(&args)?;
-    let list = discover_images(&args.images, args.limit)?;
+    let mut list = discover_images(&args.images, args.limit)?;
+    if let Some(shard) = shard {
+        let sharded = take_shard(list, shard);
+        eprintln!(
+            "shard {shard}: images {}..{} of {} sorted by file name ({} images)",
+            sharded.shard.start,
+            sharded.shard.end,
+            sharded.image_list.images,
+            sharded.list.images.len()
+        );
+        output = output.for_shard(&sharded);
+        list = sharded.list;
+    }
 
     let mut evaluator = Evaluator::new(EvaluatorConfig {
         model: args.model.clone(),

@@ -5,5 +5,6 @@ pub mod annotations;
 pub mod compare;
 pub mod evaluate;
 pub mod inspect;
+pub mod merge;
 pub mod preprocess;
 pub mod report;

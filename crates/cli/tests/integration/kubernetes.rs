@@ -1,0 +1,195 @@
+//! The Kubernetes manifests of `deploy/kubernetes/` against the binary: the evaluate Job is
+//! an Indexed Job whose `completions` is the `--shards` of its command and which takes its
+//! shard from `JOB_COMPLETION_INDEX`; each pod's command, run here as written (its shell
+//! wrapper included) with the volumes' mount paths mapped to local folders and
+//! `JOB_COMPLETION_INDEX` set as Kubernetes sets it, writes its shard; the merge Job's
+//! command then writes what one process writes, byte for byte. A manifest that disagrees with
+//! the command line fails here.
+//!
+//! Needs ONNX Runtime (`just setup-ort`): the runtime volume is mapped to its cache folder.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_yaml_ng::Value;
+
+use crate::evaluate::{evaluate, photos};
+use crate::parity_util::imagenetx;
+use imagenetx_test_support::{OrtFlavour, fixture, ort_cache_dir, temp_dir, text, workspace_root};
+
+fn manifest(name: &str) -> Value {
+    let path = workspace_root().join("deploy/kubernetes").join(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn get<'a>(value: &'a Value, path: &[&str]) -> &'a Value {
+    path.iter().fold(value, |v, key| {
+        v.get(*key)
+            .unwrap_or_else(|| panic!("no `{}` in the manifest", path.join(".")))
+    })
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_sequence()
+        .map(|s| {
+            s.iter()
+                .map(|v| match v {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    other => panic!("not a string: {other:?}"),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The one container of a Job: its command + args and environment, with every mount path
+/// replaced by the local folder `mounts` maps its volume to.
+fn container(
+    job: &Value,
+    mounts: &BTreeMap<&str, PathBuf>,
+) -> (Vec<String>, Vec<(String, String)>) {
+    let containers = get(job, &["spec", "template", "spec", "containers"])
+        .as_sequence()
+        .expect("containers");
+    assert_eq!(containers.len(), 1, "one container per pod");
+    let c = &containers[0];
+    let mut map: Vec<(String, String)> = Vec::new();
+    for mount in c["volumeMounts"].as_sequence().expect("volumeMounts") {
+        let name = mount["name"].as_str().expect("volume name");
+        let path = mount["mountPath"].as_str().expect("mountPath");
+        let local = mounts
+            .get(name)
+            .unwrap_or_else(|| panic!("volume {name} is not one the README describes"));
+        map.push((path.to_string(), local.display().to_string()));
+    }
+    let local = |s: &str| {
+        map.iter()
+            .fold(s.to_string(), |s, (from, to)| s.replace(from.as_str(), to))
+    };
+    let mut argv = strings(&c["command"]);
+    argv.extend(strings(&c["args"]));
+    let argv = argv.iter().map(|a| local(a)).collect();
+    let env = c["env"]
+        .as_sequence()
+        .map(|vars| {
+            vars.iter()
+                .map(|v| {
+                    let name = v["name"].as_str().expect("env name").to_string();
+                    let value = local(v["value"].as_str().expect("env value"));
+                    (name, value)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (argv, env)
+}
+
+/// Runs a container's command with `imagenetx` on PATH (the binary under test).
+fn run(argv: &[String], env: &[(String, String)], bin_dir: &Path, extra: &[(&str, String)]) {
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let output = Command::new(&argv[0])
+        .args(&argv[1..])
+        .env("PATH", path)
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .envs(extra.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("run the container's command");
+    assert!(
+        output.status.success(),
+        "{argv:?} failed: {}{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn indexed_job_and_merge_job_run_as_the_cli_expects() {
+    let evaluate_job = manifest("evaluate-job.yaml");
+    let merge_job = manifest("merge-job.yaml");
+    assert_eq!(evaluate_job["kind"], "Job");
+    assert_eq!(get(&evaluate_job, &["spec", "completionMode"]), "Indexed");
+    let completions = get(&evaluate_job, &["spec", "completions"])
+        .as_u64()
+        .expect("completions") as usize;
+    let parallelism = get(&evaluate_job, &["spec", "parallelism"])
+        .as_u64()
+        .expect("parallelism") as usize;
+    assert!((1..=completions).contains(&parallelism));
+    assert_eq!(merge_job["kind"], "Job");
+
+    let dir = temp_dir();
+    let models = dir.path().join("models");
+    let outputs = dir.path().join("outputs");
+    let bin = dir.path().join("bin");
+    for d in [&models, &outputs, &bin] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let model = fixture("models/nchw_dynamic.onnx");
+    std::fs::copy(&model, models.join("model.onnx")).unwrap();
+    std::os::unix::fs::symlink(imagenetx(), bin.join("imagenetx")).unwrap();
+    let runtime = ort_cache_dir(OrtFlavour::Cpu);
+    let mounts = BTreeMap::from([
+        ("images", photos()),
+        ("models", models.clone()),
+        ("runtime", runtime),
+        ("outputs", outputs.clone()),
+    ]);
+
+    let (argv, env) = container(&evaluate_job, &mounts);
+    // The shard comes from Kubernetes' index, N from --shards = completions.
+    let at = |flag: &str| {
+        argv.iter()
+            .position(|a| a == flag)
+            .and_then(|i| argv.get(i + 1))
+            .unwrap_or_else(|| panic!("no {flag} VALUE in {argv:?}"))
+            .clone()
+    };
+    assert_eq!(at("--shard"), "auto");
+    assert_eq!(at("--shards"), completions.to_string());
+    assert!(
+        env.iter().all(|(k, _)| k != "JOB_COMPLETION_INDEX"),
+        "Kubernetes sets JOB_COMPLETION_INDEX; the manifest must not"
+    );
+    for index in 0..completions {
+        run(
+            &argv,
+            &env,
+            &bin,
+            &[
+                ("JOB_COMPLETION_INDEX", index.to_string()),
+                (
+                    "IMAGENETX_CACHE",
+                    dir.path().join("no-cache").display().to_string(),
+                ),
+            ],
+        );
+    }
+    let (merge_argv, merge_env) = container(&merge_job, &mounts);
+    run(&merge_argv, &merge_env, &bin, &[]);
+
+    let single = dir.path().join("single.csv");
+    let output = evaluate(&[
+        model.as_os_str(),
+        "--images".as_ref(),
+        photos().as_os_str(),
+        "--out".as_ref(),
+        single.as_os_str(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let merged = outputs.join("model.predictions.csv");
+    assert_eq!(
+        std::fs::read(&merged).unwrap_or_else(|e| panic!("{}: {e}", merged.display())),
+        std::fs::read(&single).unwrap(),
+        "the merge Job's CSV differs from one process's"
+    );
+}
