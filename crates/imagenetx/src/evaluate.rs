@@ -650,13 +650,21 @@ fn preprocess_batch(
                 let entry = &images[i];
                 // The fingerprint is taken before reading, so a file changed while it is read
                 // is predicted again by the next resume.
-                let fingerprint = Fingerprint::read(entry.path()).ok();
+                // An archive member's is its archive's (see `ImageEntry::file`).
+                let fingerprint = Fingerprint::read(entry.file()).ok();
                 let mut tensor = vec![0f32; tensor_len];
                 let (outcome, warnings) = match preprocessor {
                     Ok(p) => {
-                        let outcome = p
-                            .preprocess_file(entry.path(), &mut tensor)
-                            .map_err(|e| e.to_string());
+                        let outcome = match entry.archive_member() {
+                            None => p.preprocess_file(entry.path(), &mut tensor),
+                            Some(member) => p.preprocess_read(
+                                entry.path(),
+                                member.size(),
+                                |limit| member.read(limit),
+                                &mut tensor,
+                            ),
+                        }
+                        .map_err(|e| e.to_string());
                         let warnings = p.take_warnings().iter().map(ToString::to_string).collect();
                         (outcome, warnings)
                     }

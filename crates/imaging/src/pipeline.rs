@@ -259,6 +259,26 @@ impl Preprocessor {
         result
     }
 
+    /// [`Preprocessor::preprocess_file`] on an image held elsewhere (an archive member),
+    /// with the same limits: `read` is given the most bytes allowed and returns the image's
+    /// bytes; `size`, when known beforehand, is checked against the limit and reserved in
+    /// the decode budget before `read` is called (an image of unknown size is checked and
+    /// reserved once read). `name` names the image in errors.
+    pub fn preprocess_read(
+        &mut self,
+        name: &Path,
+        size: Option<u64>,
+        read: impl FnOnce(u64) -> std::io::Result<Vec<u8>>,
+        out: &mut [f32],
+    ) -> Result<()> {
+        self.check_output(out)?;
+        let mut gate = self.gate();
+        let result = read_bounded(name, size, read, &mut gate)
+            .and_then(|bytes| self.preprocess_gated(&bytes, name, out, &mut gate));
+        self.finish(gate);
+        result
+    }
+
     fn check_output(&self, out: &[f32]) -> Result<()> {
         if out.len() != self.tensor_len() {
             return Err(Error::OutputLength {
@@ -386,6 +406,46 @@ pub(crate) fn read_file(path: &Path, gate: &mut Gate) -> Result<Vec<u8>> {
         return Err(Error::Empty {
             path: path.to_owned(),
         });
+    }
+    Ok(bytes)
+}
+
+/// Reads an image through `read` within the gate's limits: a known `size` is checked and
+/// reserved before reading, and the bytes read are checked again.
+fn read_bounded(
+    name: &Path,
+    size: Option<u64>,
+    read: impl FnOnce(u64) -> std::io::Result<Vec<u8>>,
+    gate: &mut Gate,
+) -> Result<Vec<u8>> {
+    let limit = gate.limits.max_file_bytes;
+    let too_large = |size| Error::FileTooLarge {
+        path: name.to_owned(),
+        size,
+        limit,
+    };
+    let empty = || Error::Empty {
+        path: name.to_owned(),
+    };
+    match size {
+        Some(size) if size > limit => return Err(too_large(size)),
+        Some(0) => return Err(empty()),
+        Some(size) => gate.hold_file(size),
+        None => {}
+    }
+    let bytes = read(limit).map_err(|error| Error::Read {
+        path: name.to_owned(),
+        error,
+    })?;
+    let got = bytes.len() as u64;
+    if got > limit {
+        return Err(too_large(got));
+    }
+    if got == 0 {
+        return Err(empty());
+    }
+    if size.is_none() {
+        gate.hold_file(got);
     }
     Ok(bytes)
 }
