@@ -280,15 +280,13 @@ fn list_tar_window(
         .map_err(|e| Error::content(&prefix, format!("not a readable tar archive: {e}")))?;
     let mut labels: HashMap<PathBuf, u16> = HashMap::new();
     let first_image = out.images.len();
-    let mut members = 0usize;
-    for entry in entries {
+    for (members, entry) in entries.enumerate() {
         let mut entry = entry.map_err(|e| {
             Error::content(
                 &prefix,
                 format!("not a readable tar archive after {members} members (truncated or damaged?): {e}"),
             )
         })?;
-        members += 1;
         let raw = entry.path_bytes().into_owned();
         let name = bytes_to_path(&raw);
         let safe = safe_member_name(&name);
