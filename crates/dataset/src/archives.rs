@@ -163,6 +163,22 @@ pub(crate) fn archive_kind(path: &Path) -> Result<Option<ArchiveKind>> {
         }
     }
     let head = &head[..got];
+    let name = path.to_string_lossy().to_ascii_lowercase();
+    let compressed = [
+        &b"\x1f\x8b"[..],
+        b"\x28\xb5\x2f\xfd",
+        b"\xfd7zXZ\x00",
+        b"BZh",
+    ]
+    .iter()
+    .any(|magic| head.starts_with(magic));
+    if compressed && (name.contains(".tar") || name.ends_with(".tgz")) {
+        return Err(Error::content(
+            path,
+            "a compressed tar: images are read in place by their offsets, which needs an \
+             uncompressed tar (decompress it first, e.g. `gunzip` or `zstd -d`)",
+        ));
+    }
     if head.starts_with(b"PAR1") {
         return Ok(Some(ArchiveKind::Parquet));
     }
@@ -177,6 +193,13 @@ pub(crate) fn archive_kind(path: &Path) -> Result<Option<ArchiveKind>> {
     } else {
         None
     })
+}
+
+/// Whether a file is named like an archive (`.tar`, `.parquet`).
+pub(crate) fn has_archive_extension(path: &Path) -> bool {
+    path.extension()
+        .and_then(OsStr::to_str)
+        .is_some_and(|e| e.eq_ignore_ascii_case("tar") || e.eq_ignore_ascii_case("parquet"))
 }
 
 /// What the archives of a run hold.

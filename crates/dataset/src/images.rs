@@ -357,7 +357,8 @@ fn skipped(path: PathBuf, reason: impl Into<String>) -> SkippedEntry {
 /// returned in [`ImageList::skipped`]. Entries named like images that are not regular files
 /// are returned there too, with the reason; they are never opened.
 ///
-/// `root` may also be an archive ([`crate::archives`]: a tar, a WebDataset shard, a parquet
+/// A folder with neither images nor sub-folders but archive files (`.tar`, `.parquet`) is the
+/// list of those archives. `root` may also be an archive ([`crate::archives`]: a tar, a WebDataset shard, a parquet
 /// shard, recognised by content) or a pattern of them (`shards/val-{000000..000009}.tar`,
 /// `shards/*.tar`, used as a pattern when no such file exists; see [`expand_pattern`](crate::expand_pattern)).
 pub fn discover_images(root: &Path, limit: Option<usize>) -> Result<ImageList> {
@@ -398,15 +399,23 @@ pub fn discover_images(root: &Path, limit: Option<usize>) -> Result<ImageList> {
     let mut images = Vec::new();
     let mut skipped_entries = Vec::new();
     let mut folders = Vec::new();
+    let mut archive_files = Vec::new();
     for path in read_dir(root)? {
         match classify(&path) {
             EntryKind::Dir(meta) => folders.push((path, meta)),
             EntryKind::File if is_image(&path) => images.push(ImageEntry::new(path, false)),
+            EntryKind::File if archives::has_archive_extension(&path) => archive_files.push(path),
             EntryKind::Other(reason) if is_image(&path) => {
                 skipped_entries.push(skipped(path, reason));
             }
             EntryKind::File | EntryKind::Other(_) => {}
         }
+    }
+    // A folder of archives only (WebDataset shards, a Hugging Face `data/` folder of parquet
+    // files): their images.
+    if images.is_empty() && folders.is_empty() && !archive_files.is_empty() {
+        archive_files.sort();
+        return discover_images_in(&archive_files, limit);
     }
     let layout = if images.is_empty() && !folders.is_empty() {
         FolderLayout::ClassFolders

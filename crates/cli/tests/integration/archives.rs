@@ -305,6 +305,7 @@ fn webdataset_shards_as_list_range_and_glob_with_cls_labels() {
             ("list", paths.clone()),
             ("range", vec![range]),
             ("glob", vec![glob]),
+            ("shards folder", vec![shards.clone()]),
         ],
     );
     // The .cls labels are the images' labels: accuracy over all 10 (the folder has none).
@@ -397,6 +398,17 @@ fn hostile_archives_are_refused_or_skipped_with_the_reason() {
     let stderr = text(&output.stderr);
     assert!(
         code(&output) == Some(2) && stderr.contains("no `image.bytes` column"),
+        "{stderr}"
+    );
+    // A compressed tar: refused, saying why.
+    let gz = dir.join("val.tar.gz");
+    let mut packed = vec![0x1f, 0x8b, 8, 0];
+    packed.extend_from_slice(&bytes[..600]);
+    std::fs::write(&gz, packed).expect("write");
+    let output = evaluate(&[&gz], &dir.join("gz.csv"), &[]);
+    let stderr = text(&output.stderr);
+    assert!(
+        code(&output) == Some(2) && stderr.contains("a compressed tar"),
         "{stderr}"
     );
     // A pattern that matches nothing.
