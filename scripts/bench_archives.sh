@@ -35,6 +35,25 @@ if not os.path.isdir(shards):
                 key = f"ILSVRC2012_val_{i + 1:08}"
                 tar.add(src[i % len(src)], arcname=key + ".jpg")
 PY
+# Parquet shards as Hugging Face `datasets` writes them (image{bytes,path}, label, row groups
+# of 100, snappy), when a Python with pyarrow is given: PYARROW_PYTHON=/path/to/python.
+if [ -n "${PYARROW_PYTHON:-}" ]; then
+    "$PYARROW_PYTHON" - "$WORK" "$N" <<'PY'
+import os, sys, pyarrow as pa, pyarrow.parquet as pq
+work, n = sys.argv[1], int(sys.argv[2])
+src = sorted(os.path.join(work, "src", f) for f in os.listdir(os.path.join(work, "src")))
+for count in (n, 10 * n):
+    path = os.path.join(work, f"val-{count}.parquet")
+    if os.path.exists(path):
+        continue
+    names = [f"ILSVRC2012_val_{i + 1:08}.JPEG" for i in range(count)]
+    data = [open(src[i % len(src)], "rb").read() for i in range(count)]
+    image = pa.StructArray.from_arrays(
+        [pa.array(data, pa.binary()), pa.array(names, pa.string())], names=["bytes", "path"])
+    labels = pa.array([i % 1000 for i in range(count)], pa.int64())
+    pq.write_table(pa.table({"image": image, "label": labels}), path, row_group_size=100)
+PY
+fi
 run() {
     local what=$1; shift
     /usr/bin/time -v "$BIN" evaluate "$MODEL" --ep cpu --quiet --out "$WORK/$what.csv" "$@" \
@@ -50,3 +69,9 @@ run "tar-$N" --images "$WORK/val-$N.tar"
 run "tar-$((10 * N))" --images "$WORK/val-$((10 * N)).tar"
 run "folder-$((10 * N))" --images "$WORK/folder-$((10 * N))"
 run "wds-10x$N" --images "$WORK/shards/val-{000000..000009}.tar"
+if [ -n "${PYARROW_PYTHON:-}" ]; then
+    run "parquet-$N" --images "$WORK/val-$N.parquet"
+    run "parquet-$((10 * N))" --images "$WORK/val-$((10 * N)).parquet"
+    cmp "$WORK/folder-$((10 * N)).csv" "$WORK/parquet-$((10 * N)).csv" && echo "parquet CSV = folder CSV"
+fi
+cmp "$WORK/folder-$((10 * N)).csv" "$WORK/tar-$((10 * N)).csv" && echo "tar CSV = folder CSV"
