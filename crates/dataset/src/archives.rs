@@ -88,13 +88,65 @@ impl Member {
 
     /// Reads the image's bytes, at most `max_bytes` (a larger image is an error of kind
     /// `InvalidData`, raised before its bytes are read when the size is known).
+    ///
+    /// A tar member is one positioned read. A parquet image is reached by skipping rows in its
+    /// row group; each thread keeps its place (one column reader, holding at most a page and
+    /// the parquet file open), so the images of a row group read in row order on a thread
+    /// cost one pass over it, not a pass from its start each.
     pub fn read(&self, max_bytes: u64) -> std::io::Result<Vec<u8>> {
-        match self.location {
+        thread_local! {
+            static READER: std::cell::RefCell<MemberReader> =
+                std::cell::RefCell::new(MemberReader::default());
+        }
+        if matches!(self.location, Location::Tar { .. }) {
+            return MemberReader::default().read(self, max_bytes);
+        }
+        READER.with(|reader| match reader.try_borrow_mut() {
+            Ok(mut reader) => reader.read(self, max_bytes),
+            Err(_) => MemberReader::default().read(self, max_bytes),
+        })
+    }
+}
+
+/// Reads archive members, keeping its place in a parquet row group: a later row of the same
+/// row group is reached by skipping only the rows in between.
+#[derive(Default)]
+struct MemberReader {
+    cursor: Option<ParquetCursor>,
+}
+
+struct ParquetCursor {
+    archive: Arc<Path>,
+    row_group: u32,
+    column: u32,
+    /// The row the reader is at.
+    next_row: u32,
+    reader: parquet::column::reader::ColumnReaderImpl<parquet::data_type::ByteArrayType>,
+}
+
+impl std::fmt::Debug for MemberReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemberReader")
+            .field(
+                "at",
+                &self
+                    .cursor
+                    .as_ref()
+                    .map(|c| (&c.archive, c.row_group, c.next_row)),
+            )
+            .finish()
+    }
+}
+
+impl MemberReader {
+    /// Reads `member`'s bytes, at most `max_bytes` (as [`Member::read`]).
+    fn read(&mut self, member: &Member, max_bytes: u64) -> std::io::Result<Vec<u8>> {
+        match member.location {
             Location::Tar { offset, size } => {
                 if size > max_bytes {
                     return Err(too_large(size, max_bytes));
                 }
-                let file = File::open(&self.archive)?;
+                let file = File::open(&member.archive)?;
                 let len = file.metadata()?.len();
                 if offset.saturating_add(size) > len {
                     return Err(std::io::Error::new(
@@ -117,9 +169,68 @@ impl Member {
                 row_group,
                 row,
                 column,
-            } => read_parquet_value(&self.archive, row_group, row, column, max_bytes)
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+            } => self
+                .read_parquet(&member.archive, row_group, row, column, max_bytes)
+                .map_err(|e| {
+                    // A failed read leaves the reader's place unknown: start afresh next time.
+                    self.cursor = None;
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, e)
+                }),
         }
+    }
+
+    /// Reads one value of a byte-array column: from the cursor when it is in the same row
+    /// group before the row, else from a column reader opened at the row group's start.
+    fn read_parquet(
+        &mut self,
+        path: &Arc<Path>,
+        row_group: u32,
+        row: u32,
+        column: u32,
+        max_bytes: u64,
+    ) -> std::result::Result<Vec<u8>, String> {
+        let reusable = self.cursor.as_ref().is_some_and(|c| {
+            Arc::ptr_eq(&c.archive, path)
+                && c.row_group == row_group
+                && c.column == column
+                && c.next_row <= row
+        });
+        if !reusable {
+            self.cursor = None;
+            self.cursor = Some(ParquetCursor {
+                archive: path.clone(),
+                row_group,
+                column,
+                next_row: 0,
+                reader: open_byte_array_column(path, row_group, column)?,
+            });
+        }
+        let Some(cursor) = self.cursor.as_mut() else {
+            return Err("no column reader".into());
+        };
+        let gap = (row - cursor.next_row) as usize;
+        let skipped = cursor.reader.skip_records(gap).map_err(|e| e.to_string())?;
+        if skipped != gap {
+            return Err(format!("row {row} is past the row group's end"));
+        }
+        let (mut defs, mut values) = (Vec::new(), Vec::new());
+        let (records, _, _) = cursor
+            .reader
+            .read_records(1, Some(&mut defs), None, &mut values)
+            .map_err(|e| e.to_string())?;
+        if records != 1 {
+            return Err(format!("row {row} is past the row group's end"));
+        }
+        cursor.next_row = row + 1;
+        let value = match values.pop() {
+            Some(v) => v,
+            None => return Err("image.bytes is null".into()),
+        };
+        let len = value.len() as u64;
+        if len > max_bytes {
+            return Err(format!("{len} bytes, over the limit of {max_bytes}"));
+        }
+        Ok(value.data().to_vec())
     }
 }
 
@@ -645,45 +756,28 @@ fn read_labels(
     })
 }
 
-/// Reads one value of a byte-array column: skips to the row, reads it.
-fn read_parquet_value(
+/// A reader of leaf column `column` of row group `row_group`, at its first row.
+fn open_byte_array_column(
     path: &Path,
     row_group: u32,
-    row: u32,
     column: u32,
-    max_bytes: u64,
-) -> std::result::Result<Vec<u8>, String> {
+) -> std::result::Result<
+    parquet::column::reader::ColumnReaderImpl<parquet::data_type::ByteArrayType>,
+    String,
+> {
     use pq::FileReader;
     let file = File::open(path).map_err(|e| e.to_string())?;
     let reader = pq::SerializedFileReader::new(file).map_err(|e| e.to_string())?;
     let group = reader
         .get_row_group(row_group as usize)
         .map_err(|e| e.to_string())?;
-    let column = group
+    match group
         .get_column_reader(column as usize)
-        .map_err(|e| e.to_string())?;
-    let pq::ColumnReader::ByteArrayColumnReader(mut reader) = column else {
-        return Err("image.bytes is not a byte array column".into());
-    };
-    let skipped = reader
-        .skip_records(row as usize)
-        .map_err(|e| e.to_string())?;
-    if skipped != row as usize {
-        return Err(format!("row {row} is past the row group's end"));
+        .map_err(|e| e.to_string())?
+    {
+        pq::ColumnReader::ByteArrayColumnReader(reader) => Ok(reader),
+        _ => Err("image.bytes is not a byte array column".into()),
     }
-    let (mut defs, mut values) = (Vec::new(), Vec::new());
-    reader
-        .read_records(1, Some(&mut defs), None, &mut values)
-        .map_err(|e| e.to_string())?;
-    let value = match values.pop() {
-        Some(v) => v,
-        None => return Err("image.bytes is null".into()),
-    };
-    let len = value.len() as u64;
-    if len > max_bytes {
-        return Err(format!("{len} bytes, over the limit of {max_bytes}"));
-    }
-    Ok(value.data().to_vec())
 }
 
 /// Expands a pattern of archive (or image) files: brace alternatives and numeric ranges
