@@ -914,6 +914,77 @@ mod tests {
         assert_eq!(webdataset_key(Path::new("a.b.cls")), Path::new("a"));
     }
 
+    /// A parquet file of `image{bytes,path}` + `label` rows, in row groups of 3.
+    fn write_parquet(path: &Path, rows: &[(Vec<u8>, String)]) {
+        use parquet::column::writer::ColumnWriter;
+        use parquet::data_type::ByteArray;
+        use parquet::file::writer::SerializedFileWriter;
+        let schema = parquet::schema::parser::parse_message_type(
+            "message m { optional group image { optional binary bytes; \
+             optional binary path (STRING); } optional int64 label; }",
+        )
+        .unwrap();
+        let file = File::create(path).unwrap();
+        let mut writer =
+            SerializedFileWriter::new(file, Arc::new(schema), Default::default()).unwrap();
+        for group in rows.chunks(3) {
+            let mut rg = writer.next_row_group().unwrap();
+            let mut column = 0;
+            while let Some(mut col) = rg.next_column().unwrap() {
+                match col.untyped() {
+                    ColumnWriter::ByteArrayColumnWriter(w) => {
+                        let values: Vec<ByteArray> = group
+                            .iter()
+                            .map(|(b, p)| {
+                                ByteArray::from(if column == 0 {
+                                    b.clone()
+                                } else {
+                                    p.as_bytes().to_vec()
+                                })
+                            })
+                            .collect();
+                        w.write_batch(&values, Some(&vec![2; group.len()]), None)
+                            .unwrap();
+                    }
+                    ColumnWriter::Int64ColumnWriter(w) => {
+                        let labels: Vec<i64> = (0..group.len() as i64).collect();
+                        w.write_batch(&labels, Some(&vec![1; group.len()]), None)
+                            .unwrap();
+                    }
+                    _ => unreachable!(),
+                }
+                col.close().unwrap();
+                column += 1;
+            }
+            rg.close().unwrap();
+        }
+        writer.close().unwrap();
+    }
+
+    #[test]
+    fn parquet_rows_read_back_in_any_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.parquet");
+        let rows: Vec<(Vec<u8>, String)> = (0..8u8)
+            .map(|i| (vec![i; 10 + usize::from(i)], format!("d/img_{i}.JPEG")))
+            .collect();
+        write_parquet(&path, &rows);
+        let mut listing = Listing::default();
+        list_parquet(&path, &mut listing).unwrap();
+        let names: Vec<&str> = listing.images.iter().map(|i| i.file_name()).collect();
+        assert_eq!(names[0], "img_0.JPEG");
+        assert_eq!(names.len(), 8);
+        assert_eq!(listing.images[4].label(), Some(1)); // row 1 of the second row group
+        // Forward, backward, across row groups, again: each read gives its row's bytes.
+        for i in [0, 2, 1, 5, 3, 4, 7, 6, 0, 7] {
+            let member = listing.images[i].archive_member().unwrap();
+            assert_eq!(member.read(1 << 20).unwrap(), rows[i].0, "row {i}");
+        }
+        let member = listing.images[7].archive_member().unwrap();
+        assert!(member.read(5).is_err(), "over the byte limit");
+        assert_eq!(member.read(1 << 20).unwrap(), rows[7].0);
+    }
+
     #[test]
     fn member_names_must_stay_inside() {
         assert!(safe_member_name(Path::new("n01440764/x.JPEG")));
