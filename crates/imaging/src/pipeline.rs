@@ -583,6 +583,53 @@ mod tests {
     use super::*;
 
     #[test]
+    fn preprocess_read_gives_the_file_tensor_within_the_file_limits() {
+        let dir = tempfile::tempdir().expect("temp folder");
+        let path = dir.path().join("rgb.png");
+        let pixels: Vec<u8> = (0..40 * 30 * 3).map(|i| (i * 13 % 251) as u8).collect();
+        image::save_buffer(&path, &pixels, 40, 30, image::ExtendedColorType::Rgb8).expect("png");
+        let bytes = std::fs::read(&path).expect("read");
+        let config = PreprocessConfig {
+            resize: crate::Resize::ShorterSide { size: 20 },
+            crop_height: 16,
+            crop_width: 16,
+            ..PreprocessConfig::torchvision()
+        };
+        let mut pre = Preprocessor::new(config.clone()).expect("valid");
+        let mut from_file = vec![0f32; pre.tensor_len()];
+        pre.preprocess_file(&path, &mut from_file).expect("file");
+        let name = Path::new("a.tar/rgb.png");
+        for size in [Some(bytes.len() as u64), None] {
+            let mut from_read = vec![1f32; pre.tensor_len()];
+            pre.preprocess_read(name, size, |_| Ok(bytes.clone()), &mut from_read)
+                .expect("read");
+            assert_eq!(from_read, from_file);
+        }
+        // Over the file limit: refused before reading when the size is known, after it when not.
+        let limits = ReadLimits {
+            max_file_bytes: 64,
+            ..ReadLimits::default()
+        };
+        let mut small = Preprocessor::with_limits(config, limits).expect("valid");
+        let mut out = vec![0f32; small.tensor_len()];
+        let err = small
+            .preprocess_read(name, Some(bytes.len() as u64), |_| panic!("read"), &mut out)
+            .expect_err("too large");
+        assert!(
+            matches!(err, Error::FileTooLarge { limit: 64, .. }),
+            "{err}"
+        );
+        let err = small
+            .preprocess_read(name, None, |_| Ok(bytes.clone()), &mut out)
+            .expect_err("too large");
+        assert!(err.to_string().contains("a.tar/rgb.png"), "{err}");
+        let err = small
+            .preprocess_read(name, Some(0), |_| Ok(Vec::new()), &mut out)
+            .expect_err("empty");
+        assert!(matches!(err, Error::Empty { .. }), "{err}");
+    }
+
+    #[test]
     fn decode_file_decodes_as_the_preprocessor_within_the_limits() {
         let dir = tempfile::tempdir().expect("temp folder");
         let dir = dir.path();
