@@ -216,10 +216,10 @@ impl Truth {
         };
         let options = imagenetx_report::assemble::ReportOptions {
             title: format!("ImageNet-X report: {model}"),
-            // Thumbnails are of annotated images only.
+            // Thumbnails are of annotated image files only (not of archive members).
             image_paths: images
                 .iter()
-                .filter(|i| set.position(i.file_name()).is_some())
+                .filter(|i| i.archive_member().is_none() && set.position(i.file_name()).is_some())
                 .map(|i| (i.file_name().to_string(), i.path().to_path_buf()))
                 .collect(),
             ..imagenetx_report::assemble::ReportOptions::default()
