@@ -7,6 +7,11 @@
 //! devices, sockets, folders, dangling links, link loops) are returned in
 //! [`ImageList::skipped`] with the reason, never silently dropped and never opened.
 //!
+//! The images may also be inside archives, read where they are ([`crate::archives`]): a tar
+//! (ImageNet's `ILSVRC2012_img_val.tar`, class-folder tars, a tar of per-class tars),
+//! WebDataset shards, Hugging Face parquet shards, one file, a list of files or a pattern
+//! (`shards/val-{000000..000009}.tar`, `shards/*.tar`).
+//!
 //! File names that are not valid UTF-8 are kept exactly: [`ImageEntry::path`] is the real
 //! path, and [`ImageEntry::file_name`] is the reversible text of [`escape_file_name`].
 
@@ -15,6 +20,7 @@ use std::ffi::{OsStr, OsString};
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
 
+use crate::archives::{self, Listing, Member};
 use crate::{Error, Result};
 
 /// File extensions taken as images (case-insensitive). Files are decoded by content, so a PNG
@@ -23,10 +29,13 @@ pub const IMAGE_EXTENSIONS: [&str; 9] = [
     "jpeg", "jpg", "png", "bmp", "gif", "tif", "tiff", "webp", "jpe",
 ];
 
-/// One image of a run: its path, its file name as a key, its WordNet id.
+/// One image of a run: its path, its file name as a key, its WordNet id, and where its bytes
+/// are (a file, or a [`Member`] of an archive).
 ///
 /// Kept compact (ImageNet's training set lists 1.28 M of them): the path is stored once, the
 /// name and the WordNet id are read from it; only a name that needs escaping is stored apart.
+/// Entries order by path; an archive member's path is the archive's joined with the member's
+/// name, so the images of an archive sort together, by member name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageEntry {
     path: Box<Path>,
@@ -34,6 +43,8 @@ pub struct ImageEntry {
     escaped: Option<Box<str>>,
     /// Where the WordNet id comes from.
     wnid: WnidFrom,
+    /// Where the bytes are, when not in the file at `path`.
+    member: Option<Box<Member>>,
 }
 
 /// Where an image's WordNet id comes from.
@@ -61,12 +72,49 @@ impl ImageEntry {
             } else {
                 WnidFrom::Name
             },
+            member: None,
         }
     }
 
-    /// Where it is (the real path, whatever bytes its name holds).
+    /// An image inside an archive: `path` is the archive's path joined with the member's name
+    /// (its last component is the image's name), `member` where its bytes are.
+    pub(crate) fn member(path: PathBuf, class_folder: bool, member: Member) -> Self {
+        let mut entry = ImageEntry::new(path, class_folder);
+        entry.member = Some(Box::new(member));
+        entry
+    }
+
+    pub(crate) fn set_label(&mut self, label: u16) {
+        if let Some(member) = &mut self.member {
+            member.set_label(label);
+        }
+    }
+
+    /// Where it is: the real path of an image file (whatever bytes its name holds); for an
+    /// archive member, the archive's path joined with the member's name
+    /// (`val.tar/ILSVRC2012_val_00000001.JPEG`), which names it but cannot be opened.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The file that holds the image: the image file itself, or its archive. Its size and
+    /// modification time are what a resumed run checks (an archive rewritten since puts all
+    /// its images up for prediction again).
+    pub fn file(&self) -> &Path {
+        match &self.member {
+            Some(member) => member.archive(),
+            None => &self.path,
+        }
+    }
+
+    /// Where the bytes are when the image is inside an archive (`None` for an image file).
+    pub fn archive_member(&self) -> Option<&Member> {
+        self.member.as_deref()
+    }
+
+    /// The class index its archive gives it (a WebDataset `.cls`, a parquet `label`).
+    pub fn label(&self) -> Option<u16> {
+        self.member.as_ref().and_then(|m| m.label())
     }
 
     /// Its base file name as text ([`escape_file_name`]: unchanged for UTF-8 names without a
@@ -109,14 +157,24 @@ pub struct SkippedEntry {
     pub reason: String,
 }
 
-/// How the folder is laid out.
+/// How the images are laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum FolderLayout {
     /// Images directly in the folder.
     Flat,
     /// One sub-folder per class (named by WordNet id, or anything else).
     ClassFolders,
+    /// Tar archives of images, flat (`ILSVRC2012_img_val.tar`).
+    Tar,
+    /// Tar archives with class folders (`n01440764/…`) or per-class tars
+    /// (`ILSVRC2012_img_train.tar`).
+    TarClassFolders,
+    /// WebDataset shards: tars of `{key}.jpg` with `{key}.cls` labels.
+    WebDataset,
+    /// Hugging Face parquet shards (`image.bytes`, `image.path`, `label`).
+    Parquet,
 }
 
 /// The images found, in path order.
@@ -209,13 +267,18 @@ fn bytes_to_os_string(bytes: Vec<u8>) -> Option<OsString> {
     String::from_utf8(bytes).ok().map(OsString::from)
 }
 
+/// Whether a name has an image extension ([`IMAGE_EXTENSIONS`]).
+pub(crate) fn is_image_name(path: &Path) -> bool {
+    is_image(path)
+}
+
 fn is_image(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
 }
 
-fn is_wnid(s: &str) -> bool {
+pub(crate) fn is_wnid(s: &str) -> bool {
     s.len() == 9 && s.starts_with('n') && s[1..].bytes().all(|b| b.is_ascii_digit())
 }
 
@@ -293,7 +356,16 @@ fn skipped(path: PathBuf, reason: impl Into<String>) -> SkippedEntry {
 /// top folder or another class folder again (a link loop) is listed once, and the link is
 /// returned in [`ImageList::skipped`]. Entries named like images that are not regular files
 /// are returned there too, with the reason; they are never opened.
+///
+/// A folder with neither images nor sub-folders but archive files (`.tar`, `.parquet`) is the
+/// list of those archives. `root` may also be an archive ([`crate::archives`]: a tar, a WebDataset shard, a parquet
+/// shard, recognised by content) or a pattern of them (`shards/val-{000000..000009}.tar`,
+/// `shards/*.tar`, used as a pattern when no such file exists; see [`expand_pattern`](crate::expand_pattern)).
 pub fn discover_images(root: &Path, limit: Option<usize>) -> Result<ImageList> {
+    if archives::is_pattern(root) {
+        let text = root.to_str().unwrap_or_default();
+        return discover_images_in(&archives::expand_pattern(text)?, limit);
+    }
     let meta = std::fs::metadata(root).map_err(|e| Error::io(root, e))?;
     if !meta.is_dir() {
         if !meta.is_file() {
@@ -304,6 +376,17 @@ pub fn discover_images(root: &Path, limit: Option<usize>) -> Result<ImageList> {
                     imagenetx_vocab::file_kind(&meta.file_type())
                 ),
             ));
+        }
+        if let Some(kind) = archives::archive_kind(root)? {
+            let mut listing = Listing::default();
+            archives::list_archive(root, kind, &mut listing)?;
+            return finish(
+                root,
+                listing.layout(),
+                listing.images,
+                listing.skipped,
+                limit,
+            );
         }
         return Ok(ImageList {
             layout: FolderLayout::Flat,
@@ -316,15 +399,23 @@ pub fn discover_images(root: &Path, limit: Option<usize>) -> Result<ImageList> {
     let mut images = Vec::new();
     let mut skipped_entries = Vec::new();
     let mut folders = Vec::new();
+    let mut archive_files = Vec::new();
     for path in read_dir(root)? {
         match classify(&path) {
             EntryKind::Dir(meta) => folders.push((path, meta)),
             EntryKind::File if is_image(&path) => images.push(ImageEntry::new(path, false)),
+            EntryKind::File if archives::has_archive_extension(&path) => archive_files.push(path),
             EntryKind::Other(reason) if is_image(&path) => {
                 skipped_entries.push(skipped(path, reason));
             }
             EntryKind::File | EntryKind::Other(_) => {}
         }
+    }
+    // A folder of archives only (WebDataset shards, a Hugging Face `data/` folder of parquet
+    // files): their images.
+    if images.is_empty() && folders.is_empty() && !archive_files.is_empty() {
+        archive_files.sort();
+        return discover_images_in(&archive_files, limit);
     }
     let layout = if images.is_empty() && !folders.is_empty() {
         FolderLayout::ClassFolders
@@ -367,6 +458,72 @@ pub fn discover_images(root: &Path, limit: Option<usize>) -> Result<ImageList> {
             images.extend(files.into_iter().map(|path| ImageEntry::new(path, true)));
         }
     }
+    finish(root, layout, images, skipped_entries, limit)
+}
+
+/// The images of several files: archives (or patterns of them, see [`expand_pattern`](crate::expand_pattern)) and
+/// image files, together in one list in path order. One path is [`discover_images`].
+pub fn discover_images_in(paths: &[PathBuf], limit: Option<usize>) -> Result<ImageList> {
+    if let [one] = paths {
+        return discover_images(one, limit);
+    }
+    let mut files = Vec::new();
+    for path in paths {
+        if archives::is_pattern(path) {
+            files.extend(archives::expand_pattern(path.to_str().unwrap_or_default())?);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    files.sort();
+    files.dedup();
+    let Some(first) = files.first().cloned() else {
+        return Err(Error::content("--images", "no files given"));
+    };
+    let mut listing = Listing::default();
+    let mut loose = false;
+    for path in &files {
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        if !meta.is_file() {
+            return Err(Error::content(
+                path,
+                format!(
+                    "one of several image sources must be an archive or image file, not a {}",
+                    imagenetx_vocab::file_kind(&meta.file_type())
+                ),
+            ));
+        }
+        match archives::archive_kind(path)? {
+            Some(kind) => archives::list_archive(path, kind, &mut listing)?,
+            None if is_image(path) => {
+                loose = true;
+                listing.images.push(ImageEntry::new(path.clone(), false));
+            }
+            None => {
+                return Err(Error::content(
+                    path,
+                    "neither an archive (tar, parquet) nor an image file",
+                ));
+            }
+        }
+    }
+    let layout = if loose && listing.images.iter().all(|i| i.member.is_none()) {
+        FolderLayout::Flat
+    } else {
+        listing.layout()
+    };
+    finish(&first, layout, listing.images, listing.skipped, limit)
+}
+
+/// Sorts the images found under `root` by path, checks that there are some and that their
+/// names are distinct, and keeps the first `limit`.
+fn finish(
+    root: &Path,
+    layout: FolderLayout,
+    mut images: Vec<ImageEntry>,
+    mut skipped_entries: Vec<SkippedEntry>,
+    limit: Option<usize>,
+) -> Result<ImageList> {
     images.sort_by(|a, b| a.path.cmp(&b.path));
     // The vector doubled while growing: give back the spare room (58 MB for ImageNet's
     // 1.28 M training images).
@@ -385,7 +542,7 @@ pub fn discover_images(root: &Path, limit: Option<usize>) -> Result<ImageList> {
         return Err(Error::content(
             root,
             format!(
-                "no images found (looked for {} files in the folder and its class folders{skipped_note})",
+                "no images found (looked for {} files in the folder and its class folders, or the members of the archives{skipped_note})",
                 IMAGE_EXTENSIONS.join("/")
             ),
         ));

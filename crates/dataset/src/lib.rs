@@ -2,7 +2,7 @@
 //!
 //! Reads the files of the ImageNet-X release (as the PyPI wheel `imagenet-x` 0.0.7 ships them
 //! in `imagenet_x/annotations/`) into typed records, with errors that name the file and line
-//! at fault; finds the images of a folder ([`discover_images`]); and owns the predictions CSV:
+//! at fault; finds the images of a folder or of archives (tar, WebDataset, parquet) without extracting them ([`discover_images`], [`archives`]); and owns the predictions CSV:
 //! its one writer ([`PredictionWriter`]), the reader of whole top-5 rows
 //! ([`read_prediction_rows`]) and the reader that aligns the paper toolkit's top-1 columns
 //! with the annotated images for the analysis ([`read_predictions`]).
@@ -36,6 +36,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod annotations;
+pub mod archives;
 pub mod cache;
 mod error;
 pub mod images;
@@ -46,10 +47,12 @@ mod record;
 pub use annotations::{
     AnnotatedSet, AnnotationDir, AnnotationRecord, LoadOptions, Partition, Selection,
 };
+pub use archives::{Member, expand_pattern};
 pub use cache::{CacheStatus, ParseCache};
 pub use error::{Error, Result};
 pub use images::{
-    ImageEntry, ImageList, SkippedEntry, discover_images, escape_file_name, unescape_file_name,
+    FolderLayout, ImageEntry, ImageList, SkippedEntry, discover_images, discover_images_in,
+    escape_file_name, unescape_file_name,
 };
 pub use predictions::{
     AlignedPredictions, HEADER, ParsedPredictions, PredictionFile, PredictionRow, PredictionWriter,

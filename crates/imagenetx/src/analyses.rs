@@ -749,6 +749,8 @@ pub fn assemble_report(predictions: &[PathBuf], request: &ReportRequest) -> Resu
         Some(root) => discover_images(root, None)?
             .images
             .into_iter()
+            // Thumbnails are read from image files; archive members have none.
+            .filter(|e| e.archive_member().is_none())
             .map(|e| (e.file_name().to_string(), e.path().to_path_buf()))
             .collect(),
         None => Default::default(),

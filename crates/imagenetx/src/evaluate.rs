@@ -673,12 +673,20 @@ fn preprocess_batch(
                 let entry = &images[i];
                 // The fingerprint is taken before reading, so a file changed while it is read
                 // is predicted again by the next resume.
-                let fingerprint = Fingerprint::read(entry.path()).ok();
+                // An archive member's is its archive's (see `ImageEntry::file`).
+                let fingerprint = Fingerprint::read(entry.file()).ok();
                 match preprocessor {
                     Ok(p) => {
-                        let outcome = p
-                            .preprocess_file(entry.path(), slot)
-                            .map_err(|e| e.to_string());
+                        let outcome = match entry.archive_member() {
+                            None => p.preprocess_file(entry.path(), slot),
+                            Some(member) => p.preprocess_read(
+                                entry.path(),
+                                member.size(),
+                                |limit| member.read(limit),
+                                slot,
+                            ),
+                        }
+                        .map_err(|e| e.to_string());
                         let warnings = p.take_warnings().iter().map(ToString::to_string).collect();
                         (fingerprint, outcome, warnings)
                     }

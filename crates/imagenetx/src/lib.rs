@@ -23,6 +23,8 @@
 //! use imagenetx::{AnnotationOptions, Evaluator, EvaluatorConfig, dataset::discover_images};
 //!
 //! let mut evaluator = Evaluator::new(EvaluatorConfig::new("model.onnx"))?;
+//! // A folder, or ImageNet as distributed: "ILSVRC2012_img_val.tar",
+//! // "shards/val-{000000..000063}.tar", a folder of parquet shards.
 //! let images = discover_images("imagenet/val".as_ref(), None)?;
 //! let evaluation = evaluator.evaluate(&images, &AnnotationOptions::default())?;
 //! if let Some(analysis) = evaluation.analysis() {
@@ -79,7 +81,7 @@ pub use error::{Error, Result, ResultExt};
 pub use evaluate::{
     Collect, Evaluator, EvaluatorConfig, Inspection, Providers, RunStats, Sink, inspect, providers,
 };
-pub use imagenetx_dataset::{ImageEntry, ImageList, discover_images};
+pub use imagenetx_dataset::{ImageEntry, ImageList, discover_images, discover_images_in};
 pub use imagenetx_infer::{
     CheckpointPolicy, ExecutionProvider, Fingerprint, RuntimeSearch, SkippedFile, TopK,
 };

@@ -394,7 +394,7 @@ fn resume_run(
         ));
     }
     let (writer, plan, mask) = PredictionsWriter::resume(files, identity, policy, keys, |i| {
-        Fingerprint::read(images[i].path()).ok()
+        Fingerprint::read(images[i].file()).ok()
     })?;
     let todo: Vec<usize> = mask
         .iter()

@@ -22,7 +22,8 @@ pub struct Truth {
     pub names: Option<ClassNames>,
     /// The label of each image of the list (in list order), when known: from the
     /// `image_annotations` file, else ImageNet's validation labels by file name, else the
-    /// class folder's WordNet id.
+    /// label its archive gives it (WebDataset `.cls`, parquet `label`), else the class
+    /// folder's (or file name's) WordNet id.
     pub labels: Vec<Option<u16>>,
     /// ImageNet ReaL labels of the validation images, by validation index.
     real_labels: Option<Vec<Vec<u16>>>,
@@ -62,6 +63,9 @@ impl Truth {
                     .and_then(|l| l.get(image.file_name()))
                 {
                     return Some(*label);
+                }
+                if let Some(label) = image.label() {
+                    return Some(label);
                 }
                 image
                     .wnid()
@@ -212,10 +216,10 @@ impl Truth {
         };
         let options = imagenetx_report::assemble::ReportOptions {
             title: format!("ImageNet-X report: {model}"),
-            // Thumbnails are of annotated images only.
+            // Thumbnails are of annotated image files only (not of archive members).
             image_paths: images
                 .iter()
-                .filter(|i| set.position(i.file_name()).is_some())
+                .filter(|i| i.archive_member().is_none() && set.position(i.file_name()).is_some())
                 .map(|i| (i.file_name().to_string(), i.path().to_path_buf()))
                 .collect(),
             ..imagenetx_report::assemble::ReportOptions::default()

@@ -10,7 +10,8 @@
 //! `(p / 255 - mean) / std` in `f32`, written straight into a caller's
 //! buffer in NCHW or NHWC. The uint8 crop is available too
 //! ([`Preprocessor::crop_file`]). [`decode_file`] decodes an image for display, with the
-//! same rules and limits and no preprocessing.
+//! same rules and limits and no preprocessing. An image held elsewhere (an archive member)
+//! goes through [`Preprocessor::preprocess_read`], with the same file limits.
 //!
 //! For the default [`PreprocessConfig::torchvision`] the output equals, bit
 //! for bit, torchvision's

@@ -259,6 +259,26 @@ impl Preprocessor {
         result
     }
 
+    /// [`Preprocessor::preprocess_file`] on an image held elsewhere (an archive member),
+    /// with the same limits: `read` is given the most bytes allowed and returns the image's
+    /// bytes; `size`, when known beforehand, is checked against the limit and reserved in
+    /// the decode budget before `read` is called (an image of unknown size is checked and
+    /// reserved once read). `name` names the image in errors.
+    pub fn preprocess_read(
+        &mut self,
+        name: &Path,
+        size: Option<u64>,
+        read: impl FnOnce(u64) -> std::io::Result<Vec<u8>>,
+        out: &mut [f32],
+    ) -> Result<()> {
+        self.check_output(out)?;
+        let mut gate = self.gate();
+        let result = read_bounded(name, size, read, &mut gate)
+            .and_then(|bytes| self.preprocess_gated(&bytes, name, out, &mut gate));
+        self.finish(gate);
+        result
+    }
+
     fn check_output(&self, out: &[f32]) -> Result<()> {
         if out.len() != self.tensor_len() {
             return Err(Error::OutputLength {
@@ -386,6 +406,46 @@ pub(crate) fn read_file(path: &Path, gate: &mut Gate) -> Result<Vec<u8>> {
         return Err(Error::Empty {
             path: path.to_owned(),
         });
+    }
+    Ok(bytes)
+}
+
+/// Reads an image through `read` within the gate's limits: a known `size` is checked and
+/// reserved before reading, and the bytes read are checked again.
+fn read_bounded(
+    name: &Path,
+    size: Option<u64>,
+    read: impl FnOnce(u64) -> std::io::Result<Vec<u8>>,
+    gate: &mut Gate,
+) -> Result<Vec<u8>> {
+    let limit = gate.limits.max_file_bytes;
+    let too_large = |size| Error::FileTooLarge {
+        path: name.to_owned(),
+        size,
+        limit,
+    };
+    let empty = || Error::Empty {
+        path: name.to_owned(),
+    };
+    match size {
+        Some(size) if size > limit => return Err(too_large(size)),
+        Some(0) => return Err(empty()),
+        Some(size) => gate.hold_file(size),
+        None => {}
+    }
+    let bytes = read(limit).map_err(|error| Error::Read {
+        path: name.to_owned(),
+        error,
+    })?;
+    let got = bytes.len() as u64;
+    if got > limit {
+        return Err(too_large(got));
+    }
+    if got == 0 {
+        return Err(empty());
+    }
+    if size.is_none() {
+        gate.hold_file(got);
     }
     Ok(bytes)
 }
@@ -521,6 +581,53 @@ fn normalisation_table(config: &PreprocessConfig) -> [[f32; 256]; 3] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn preprocess_read_gives_the_file_tensor_within_the_file_limits() {
+        let dir = tempfile::tempdir().expect("temp folder");
+        let path = dir.path().join("rgb.png");
+        let pixels: Vec<u8> = (0..40 * 30 * 3).map(|i| (i * 13 % 251) as u8).collect();
+        image::save_buffer(&path, &pixels, 40, 30, image::ExtendedColorType::Rgb8).expect("png");
+        let bytes = std::fs::read(&path).expect("read");
+        let config = PreprocessConfig {
+            resize: crate::Resize::ShorterSide { size: 20 },
+            crop_height: 16,
+            crop_width: 16,
+            ..PreprocessConfig::torchvision()
+        };
+        let mut pre = Preprocessor::new(config.clone()).expect("valid");
+        let mut from_file = vec![0f32; pre.tensor_len()];
+        pre.preprocess_file(&path, &mut from_file).expect("file");
+        let name = Path::new("a.tar/rgb.png");
+        for size in [Some(bytes.len() as u64), None] {
+            let mut from_read = vec![1f32; pre.tensor_len()];
+            pre.preprocess_read(name, size, |_| Ok(bytes.clone()), &mut from_read)
+                .expect("read");
+            assert_eq!(from_read, from_file);
+        }
+        // Over the file limit: refused before reading when the size is known, after it when not.
+        let limits = ReadLimits {
+            max_file_bytes: 64,
+            ..ReadLimits::default()
+        };
+        let mut small = Preprocessor::with_limits(config, limits).expect("valid");
+        let mut out = vec![0f32; small.tensor_len()];
+        let err = small
+            .preprocess_read(name, Some(bytes.len() as u64), |_| panic!("read"), &mut out)
+            .expect_err("too large");
+        assert!(
+            matches!(err, Error::FileTooLarge { limit: 64, .. }),
+            "{err}"
+        );
+        let err = small
+            .preprocess_read(name, None, |_| Ok(bytes.clone()), &mut out)
+            .expect_err("too large");
+        assert!(err.to_string().contains("a.tar/rgb.png"), "{err}");
+        let err = small
+            .preprocess_read(name, Some(0), |_| Ok(Vec::new()), &mut out)
+            .expect_err("empty");
+        assert!(matches!(err, Error::Empty { .. }), "{err}");
+    }
 
     #[test]
     fn decode_file_decodes_as_the_preprocessor_within_the_limits() {

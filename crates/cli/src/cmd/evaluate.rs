@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, bail};
 use imagenetx::run::default_predictions_path;
 use imagenetx::{Evaluator, EvaluatorConfig, RunOutput, ShardRequest, Sink, Truth, take_shard};
-use imagenetx_dataset::{ImageEntry, discover_images};
+use imagenetx_dataset::{ImageEntry, discover_images_in};
 use imagenetx_imaging::ReadLimits;
 use imagenetx_infer::{
     CheckpointPolicy, ExecutionProvider, Fingerprint, InputOverrides, Layout, Rows, SkippedFile,
@@ -30,9 +30,12 @@ pub struct Args {
     #[arg(value_name = "MODEL")]
     pub model: PathBuf,
     /// Images: ImageNet val (flat `ILSVRC2012_val_*.JPEG` or class folders), the ImageNet-X
-    /// training subset, or any folder of images (with --image-annotations for analysis).
-    #[arg(long, value_name = "DIR")]
-    pub images: PathBuf,
+    /// training subset, or any folder of images (with --image-annotations for analysis); or,
+    /// read in place, tar archives (`ILSVRC2012_img_val.tar`, class-folder tars, WebDataset
+    /// shards) and Hugging Face parquet shards: one or more files, or a pattern
+    /// (`shards/val-{000000..000009}.tar`, `shards/*.tar`).
+    #[arg(long, value_name = "PATH", num_args = 1.., required = true)]
+    pub images: Vec<PathBuf>,
     /// Predictions CSV to write [default: MODEL_STEM.predictions.csv]; the run record goes
     /// beside it, with the extension .run.json instead of .csv.
     #[arg(long, value_name = "FILE")]
@@ -203,7 +206,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     // Fail early: every output is checked writable before any image is read.
     let mut output = RunOutput::prepare(&out)?;
     check_outputs_writable(&args)?;
-    let mut list = discover_images(&args.images, args.limit)?;
+    let mut list = discover_images_in(&args.images, args.limit)?;
     if let Some(shard) = shard {
         let sharded = take_shard(list, shard);
         eprintln!(

@@ -9,6 +9,7 @@
 
 mod parity_util;
 
+mod archives;
 mod build_paths;
 mod embed;
 mod evaluate;
