@@ -420,3 +420,47 @@ fn hostile_archives_are_refused_or_skipped_with_the_reason() {
         "{stderr}"
     );
 }
+
+/// Shards cut an archive's sorted list as they cut a folder's: three shards of a flat tar
+/// and three WebDataset shards, merged, are byte for byte the whole folder's run.
+#[test]
+fn shards_of_archives_merge_into_the_folders_run() {
+    let dir = imagenetx_test_support::temp_dir();
+    let photos = images(11, val_name);
+    let folder = folder(dir.path(), &photos);
+    let whole = dir.path().join("folder.csv");
+    ok(&evaluate(&[&folder], &whole, &[]));
+    let tar = dir.path().join("val.tar");
+    tar_of(&tar, &photos);
+    let wds: Vec<PathBuf> = photos
+        .chunks(4)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let path = dir.path().join(format!("wds-{i:06}.tar"));
+            tar_of(&path, chunk);
+            path
+        })
+        .collect();
+    for (what, sources) in [("tar", vec![tar.clone()]), ("wds", wds)] {
+        let sources: Vec<&Path> = sources.iter().map(PathBuf::as_path).collect();
+        let out = dir.path().join(format!("{what}.csv"));
+        let mut shards = Vec::new();
+        for k in 0..3 {
+            ok(&evaluate(&sources, &out, &["--shard", &format!("{k}/3")]));
+            shards.push(dir.path().join(format!("{what}.shard-{k}-of-3.csv")));
+        }
+        let merged = dir.path().join(format!("{what}.merged.csv"));
+        let output = Command::new(imagenetx())
+            .arg("merge")
+            .args(&shards)
+            .arg("--out")
+            .arg(&merged)
+            .output()
+            .expect("run imagenetx merge");
+        ok(&output);
+        assert!(
+            std::fs::read(&merged).expect("merged") == std::fs::read(&whole).expect("whole"),
+            "{what}: merged shards differ from the folder's run"
+        );
+    }
+}
