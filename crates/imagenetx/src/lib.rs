@@ -17,6 +17,8 @@
 //! - [`shard`]: one image list cut into N slices for N processes or cluster tasks, and
 //!   [`merge()`]: their predictions put back together, checked, byte for byte what one process
 //!   writes.
+//! - [`zoo`]: many models in one pass ([`Zoo`]): grouped by their resolved preprocessing, each
+//!   image decoded once per group and fed to every model of the group.
 //! - [`Truth`] and [`Scores`]: labels, top-1 / top-5 / ReaL accuracy, the factor analysis.
 //!
 //! ```no_run
@@ -68,6 +70,7 @@ mod score;
 pub mod shard;
 pub mod sidefiles;
 pub mod tensors;
+pub mod zoo;
 
 pub use analyses::{
     Analysis, AnalyzeOptions, AnnotationSummary, CompareOptions, ComparisonResult, Format,
@@ -88,6 +91,7 @@ pub use preprocess::{Layer, PreprocessSpec, ResolvedPreprocess, Source, Sources}
 pub use run::{Finished, JournalSink, RunOutput, Started};
 pub use score::{Accuracy, Evaluation, Scores, Truth};
 pub use shard::{Shard, ShardRequest, ShardedList, take_shard};
+pub use zoo::{ModelFailure, Zoo};
 pub use tensors::{
     TensorConfig, TensorsWritten, WrittenTensor, resolve_tensor_preprocessing, write_tensors,
 };
