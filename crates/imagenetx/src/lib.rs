@@ -91,10 +91,10 @@ pub use preprocess::{Layer, PreprocessSpec, ResolvedPreprocess, Source, Sources}
 pub use run::{Finished, JournalSink, RunOutput, Started};
 pub use score::{Accuracy, Evaluation, Scores, Truth};
 pub use shard::{Shard, ShardRequest, ShardedList, take_shard};
-pub use zoo::{ModelFailure, Zoo};
 pub use tensors::{
     TensorConfig, TensorsWritten, WrittenTensor, resolve_tensor_preprocessing, write_tensors,
 };
+pub use zoo::{ModelFailure, ModelOutcome, PassRecord, Zoo};
 
 pub use imagenetx_dataset as dataset;
 pub use imagenetx_factors as factors;

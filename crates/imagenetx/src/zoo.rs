@@ -234,6 +234,80 @@ impl Zoo {
     }
 }
 
+/// What happened to one model of a pass, for the pass record.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ModelOutcome {
+    /// The model as given.
+    pub model: PathBuf,
+    /// Its name (file stem): its outputs are `NAME.predictions.csv` and `NAME.run.json`.
+    pub name: String,
+    /// Its preprocessing group (`None`: it was not loaded).
+    pub group: Option<usize>,
+    /// `complete`, `failed` or `interrupted`.
+    pub state: String,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Its predictions CSV, when complete.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predictions: Option<PathBuf>,
+    /// Predictions in its CSV.
+    pub predicted: usize,
+    /// Images it skipped.
+    pub skipped: usize,
+}
+
+/// One preprocessing group, for the pass record.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct GroupRecord {
+    /// The group's number (in the order of its first model).
+    pub group: usize,
+    /// The preprocessing all its models share.
+    pub preprocessing: PreprocessConfig,
+    /// Its models' names.
+    pub models: Vec<String>,
+}
+
+/// The record of a pass (`zoo.json` in the output folder): the groups, and each model's
+/// outcome.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PassRecord {
+    /// The preprocessing groups.
+    pub groups: Vec<GroupRecord>,
+    /// Each model given, in order.
+    pub models: Vec<ModelOutcome>,
+}
+
+impl Zoo {
+    /// The groups, for the pass record.
+    pub fn group_records(&self) -> Vec<GroupRecord> {
+        self.groups
+            .iter()
+            .enumerate()
+            .map(|(group, members)| GroupRecord {
+                group,
+                preprocessing: members
+                    .first()
+                    .map(|&m| self.members[m].preprocessing().config.clone())
+                    .unwrap_or_else(PreprocessConfig::torchvision),
+                models: members.iter().map(|&m| self.name(m)).collect(),
+            })
+            .collect()
+    }
+}
+
+impl PassRecord {
+    /// The file name of the record in the output folder.
+    pub const FILE_NAME: &'static str = "zoo.json";
+
+    /// Writes the record as pretty JSON (atomically).
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self)
+            .map_err(|e| Error::invalid(format!("cannot serialise the pass record: {e}")))?;
+        crate::write_file(path, &json)
+    }
+}
+
 /// Refuses two models with the same name (file stem): their outputs would have the same
 /// file names.
 pub fn check_names(models: &[PathBuf]) -> Result<()> {
