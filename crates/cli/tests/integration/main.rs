@@ -28,3 +28,4 @@ mod side_files;
 mod slurm;
 mod stats_cli;
 mod streaming;
+mod zoo;
