@@ -2,7 +2,7 @@
 //! equal to its own [`Evaluator::run`], each member with its own list of images, and a member
 //! whose sink fails dropped from the pass while the others finish.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use imagenetx::dataset::{ImageEntry, discover_images};
 use imagenetx::infer::{Fingerprint, TopK};
@@ -31,9 +31,9 @@ fn photos() -> Vec<ImageEntry> {
 }
 
 /// The predictions of `model` run alone.
-fn alone(model: &PathBuf, images: &[ImageEntry], todo: &[usize]) -> Vec<Option<TopK>> {
+fn alone(model: &Path, images: &[ImageEntry], todo: &[usize]) -> Vec<Option<TopK>> {
     let mut evaluator = Evaluator::new(EvaluatorConfig {
-        model: model.clone(),
+        model: model.to_path_buf(),
         ..base()
     })
     .expect("ONNX Runtime (`just setup-ort`) and the fixture models");
@@ -136,7 +136,7 @@ fn a_member_that_fails_is_dropped_and_the_others_finish() {
 
     // Lists that do not fit the members are an error of the whole pass.
     let err = zoo
-        .run(&images, &[all.clone()], &mut sinks)
+        .run(&images, std::slice::from_ref(&all), &mut sinks)
         .expect_err("one list for two models");
     assert!(err.to_string().contains("2 models, but 1 lists"), "{err}");
     // Two models of one name are refused, naming both.
