@@ -304,3 +304,47 @@ fn a_pass_killed_mid_run_resumes_to_byte_identical_csvs() {
         );
     }
 }
+
+#[test]
+fn one_report_covers_every_model_that_completed() {
+    let dir = temp_dir();
+    let photos = root().join("fixtures/photos");
+    let out_dir = dir.path().join("zoo");
+    let html = dir.path().join("report.html");
+    let run = output(
+        evaluate(&photos)
+            .arg(model("nchw_dynamic"))
+            .arg(model("input160"))
+            .arg(model("not_onnx"))
+            .arg("--image-annotations")
+            .arg(photos.join("annotations.jsonl"))
+            .arg("--out-dir")
+            .arg(&out_dir)
+            .arg("--report")
+            .arg(&html),
+    );
+    let stderr = text(&run.stderr);
+    assert_eq!(code(&run), Some(1), "stderr:\n{stderr}");
+    let report = std::fs::read_to_string(&html).expect("the report");
+    for name in ["nchw_dynamic", "input160"] {
+        assert!(report.contains(name), "{name} is not in the report");
+    }
+    assert!(
+        !report.contains("not_onnx"),
+        "a failed model is in the report"
+    );
+    // The table on stdout: every model, its group and state.
+    let stdout = text(&run.stdout);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("input160") && l.contains("complete")),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("not_onnx") && l.contains("failed")),
+        "{stdout}"
+    );
+}
