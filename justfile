@@ -82,6 +82,10 @@ test: setup venv model-lite0 test-build-tools check package check-fixture-models
     cargo build --locked --release -p embed_evaluate -p embed_analyze
     IMAGENETX_VENV="{{venv}}" cargo test --workspace --locked --release
 
+# Many models in one pass: every model of DIR (its .onnx files) over IMAGES, each image decoded once per preprocessing group; outputs in out/zoo (FLAGS go to `imagenetx evaluate`, e.g. --resume, --report FILE).
+eval-zoo DIR IMAGES *FLAGS: build
+    target/release/imagenetx evaluate {{DIR}} --images {{IMAGES}} --out-dir out/zoo {{FLAGS}}
+
 # The main job on bundled inputs: EfficientNet-Lite0 on the fixture photos, predictions and factors.
 demo: setup model-lite0 build
     mkdir -p out/demo

@@ -180,7 +180,7 @@ pub struct RunStats {
 pub struct Evaluator {
     config: EvaluatorConfig,
     runtime: &'static Runtime,
-    classifier: Classifier,
+    pub(crate) classifier: Classifier,
     preprocessing: ResolvedPreprocess,
     model_file: ModelFile,
     batch_size: usize,
@@ -270,94 +270,24 @@ impl Evaluator {
                 images.len()
             )));
         }
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(self.config.threads)
-            .build()
-            .map_err(|e| Error::invalid(format!("cannot start the decoding threads: {e}")))?;
         let config = &self.preprocessing.config;
-        let tensor_len = config.tensor_len();
-        let limits = self.config.read_limits;
-        let batch_size = self.batch_size;
         let classifier = &mut self.classifier;
-        let stop = AtomicBool::new(false);
         let mut stats = RunStats::default();
-        let (sender, receiver) = sync_channel::<Batch>(QUEUE_DEPTH);
-        // Batch buffers go back to the producer once inferred, so that no buffer is allocated
-        // (and its pages faulted in and zeroed) more than once: QUEUE_DEPTH queued, one being
-        // filled, one being inferred.
-        let (recycle, recycled) = sync_channel::<Vec<f32>>(QUEUE_DEPTH + 2);
-        std::thread::scope(|scope| {
-            let stop = &stop;
-            let pool = &pool;
-            scope.spawn(move || {
-                for chunk in todo.chunks(batch_size) {
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let buffer = recycled.try_recv().unwrap_or_default();
-                    let batch = pool.install(|| {
-                        preprocess_batch(chunk, images, config, limits, tensor_len, buffer)
-                    });
-                    if sender.send(batch).is_err() {
-                        break; // The consumer stopped.
-                    }
-                }
-            });
-            let result = (|| -> Result<()> {
-                for batch in receiver.iter() {
-                    imagenetx_infer::pause::throttle();
-                    if sink.should_stop() {
-                        stats.stopped = true;
-                        break;
-                    }
-                    let done = batch.entries.len() + batch.failed.len();
-                    for warning in &batch.large {
-                        sink.warning(warning);
-                    }
-                    stats.large_images += batch.large.len();
-                    for (index, failed) in &batch.failed {
-                        stats.skipped += 1;
-                        sink.skipped(*index, failed)?;
-                    }
-                    if !batch.entries.is_empty() {
-                        let shape = config.layout.shape(
-                            batch.entries.len(),
-                            config.crop_height as usize,
-                            config.crop_width as usize,
-                        );
-                        let results = classifier.classify_slice(&batch.data, shape)?;
-                        for ((&i, fingerprint), result) in
-                            batch.entries.iter().zip(&batch.fingerprints).zip(results)
-                        {
-                            let image = &images[i];
-                            match result {
-                                Ok(prediction) => {
-                                    stats.predicted += 1;
-                                    sink.prediction(i, image, *fingerprint, &prediction)?;
-                                }
-                                Err(err) => {
-                                    stats.skipped += 1;
-                                    sink.skipped(
-                                        i,
-                                        &SkippedFile {
-                                            file: path_text(image.path()),
-                                            reason: err.to_string(),
-                                        },
-                                    )?;
-                                }
-                            }
-                        }
-                    }
-                    // A full channel only means the producer has buffers enough.
-                    let _ = recycle.try_send(batch.data);
-                    sink.batch_done(done)?;
-                }
-                Ok(())
-            })();
-            // Stop the producer whatever happened; dropping the receiver unblocks it.
-            stop.store(true, Ordering::Relaxed);
-            drop(receiver);
-            result
+        let decode = Decode {
+            images,
+            config,
+            limits: self.config.read_limits,
+            batch_size: self.batch_size,
+            threads: self.config.threads,
+        };
+        decode.run(todo, |batch| {
+            if sink.should_stop() {
+                stats.stopped = true;
+                return Ok(false);
+            }
+            feed(classifier, config, images, batch, sink, &mut stats)?;
+            sink.batch_done(batch.len())?;
+            Ok(true)
         })?;
         Ok(stats)
     }
@@ -633,8 +563,128 @@ pub(crate) fn skipped_entries(entries: &[imagenetx_dataset::SkippedEntry]) -> Ve
         .collect()
 }
 
+/// The decode side of a run, shared by [`Evaluator::run`] and [`crate::Zoo::run`]: the images
+/// decoded and preprocessed in parallel with one configuration, in batches, each batch handed
+/// to the consumer on the calling thread.
+pub(crate) struct Decode<'a> {
+    pub(crate) images: &'a [ImageEntry],
+    pub(crate) config: &'a PreprocessConfig,
+    pub(crate) limits: ReadLimits,
+    pub(crate) batch_size: usize,
+    /// Decoding threads (0: one per core).
+    pub(crate) threads: usize,
+}
+
+impl Decode<'_> {
+    /// Decodes the images `todo` batch by batch (at most [`QUEUE_DEPTH`] batches ahead) and
+    /// hands each batch to `consume`, which returns `false` to stop there. An error of
+    /// `consume` stops the run and is returned.
+    pub(crate) fn run(
+        &self,
+        todo: &[usize],
+        mut consume: impl FnMut(&Batch) -> Result<bool>,
+    ) -> Result<()> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(self.threads)
+            .build()
+            .map_err(|e| Error::invalid(format!("cannot start the decoding threads: {e}")))?;
+        let (images, config, limits) = (self.images, self.config, self.limits);
+        let tensor_len = config.tensor_len();
+        let batch_size = self.batch_size;
+        let stop = AtomicBool::new(false);
+        let (sender, receiver) = sync_channel::<Batch>(QUEUE_DEPTH);
+        // Batch buffers go back to the producer once inferred, so that no buffer is allocated
+        // (and its pages faulted in and zeroed) more than once: QUEUE_DEPTH queued, one being
+        // filled, one being inferred.
+        let (recycle, recycled) = sync_channel::<Vec<f32>>(QUEUE_DEPTH + 2);
+        std::thread::scope(|scope| {
+            let stop = &stop;
+            let pool = &pool;
+            scope.spawn(move || {
+                for chunk in todo.chunks(batch_size) {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let buffer = recycled.try_recv().unwrap_or_default();
+                    let batch = pool.install(|| {
+                        preprocess_batch(chunk, images, config, limits, tensor_len, buffer)
+                    });
+                    if sender.send(batch).is_err() {
+                        break; // The consumer stopped.
+                    }
+                }
+            });
+            let result = (|| -> Result<()> {
+                for batch in receiver.iter() {
+                    imagenetx_infer::pause::throttle();
+                    let go_on = consume(&batch)?;
+                    // A full channel only means the producer has buffers enough.
+                    let _ = recycle.try_send(batch.data);
+                    if !go_on {
+                        break;
+                    }
+                }
+                Ok(())
+            })();
+            // Stop the producer whatever happened; dropping the receiver unblocks it.
+            stop.store(true, Ordering::Relaxed);
+            drop(receiver);
+            result
+        })
+    }
+}
+
+/// Feeds one decoded batch to one model: its large-image warnings, its failed images and then
+/// its predictions (an image whose inference failed, as a NaN output, skipped) go to `sink`.
+pub(crate) fn feed<S: Sink>(
+    classifier: &mut Classifier,
+    config: &PreprocessConfig,
+    images: &[ImageEntry],
+    batch: &Batch,
+    sink: &mut S,
+    stats: &mut RunStats,
+) -> Result<()> {
+    for warning in &batch.large {
+        sink.warning(warning);
+    }
+    stats.large_images += batch.large.len();
+    for (index, failed) in &batch.failed {
+        stats.skipped += 1;
+        sink.skipped(*index, failed)?;
+    }
+    if batch.entries.is_empty() {
+        return Ok(());
+    }
+    let shape = config.layout.shape(
+        batch.entries.len(),
+        config.crop_height as usize,
+        config.crop_width as usize,
+    );
+    let results = classifier.classify_slice(&batch.data, shape)?;
+    for ((&i, fingerprint), result) in batch.entries.iter().zip(&batch.fingerprints).zip(results) {
+        let image = &images[i];
+        match result {
+            Ok(prediction) => {
+                stats.predicted += 1;
+                sink.prediction(i, image, *fingerprint, &prediction)?;
+            }
+            Err(err) => {
+                stats.skipped += 1;
+                sink.skipped(
+                    i,
+                    &SkippedFile {
+                        file: path_text(image.path()),
+                        reason: err.to_string(),
+                    },
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Images of one batch, preprocessed.
-struct Batch {
+pub(crate) struct Batch {
     /// Their indices in the image list.
     entries: Vec<usize>,
     fingerprints: Vec<Option<Fingerprint>>,
@@ -642,6 +692,44 @@ struct Batch {
     failed: Vec<(usize, SkippedFile)>,
     /// Images decoded although over Pillow's warning size.
     large: Vec<String>,
+}
+
+impl Batch {
+    /// The images of the batch, predicted or failed.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len() + self.failed.len()
+    }
+
+    /// The part of the batch whose images `wanted` (by image index) holds, or `None` when it
+    /// holds them all (the batch itself is then used, without a copy). Large-image warnings
+    /// stay with the images kept.
+    pub(crate) fn subset(&self, wanted: &[bool], tensor_len: usize) -> Option<Batch> {
+        let wants = |i: usize| wanted.get(i).copied().unwrap_or(false);
+        if self.entries.iter().all(|&i| wants(i)) && self.failed.iter().all(|(i, _)| wants(*i)) {
+            return None;
+        }
+        let mut part = Batch {
+            entries: Vec::new(),
+            fingerprints: Vec::new(),
+            data: Vec::new(),
+            failed: self
+                .failed
+                .iter()
+                .filter(|(i, _)| wants(*i))
+                .cloned()
+                .collect(),
+            large: Vec::new(),
+        };
+        for (slot, (&i, fingerprint)) in self.entries.iter().zip(&self.fingerprints).enumerate() {
+            if wants(i) {
+                part.entries.push(i);
+                part.fingerprints.push(*fingerprint);
+                part.data
+                    .extend_from_slice(&self.data[slot * tensor_len..(slot + 1) * tensor_len]);
+            }
+        }
+        Some(part)
+    }
 }
 
 /// Decodes and preprocesses the images `chunk` (indices into `images`) in parallel, each

@@ -17,6 +17,8 @@
 //! - [`shard`]: one image list cut into N slices for N processes or cluster tasks, and
 //!   [`merge()`]: their predictions put back together, checked, byte for byte what one process
 //!   writes.
+//! - [`zoo`]: many models in one pass ([`Zoo`]): grouped by their resolved preprocessing, each
+//!   image decoded once per group and fed to every model of the group.
 //! - [`Truth`] and [`Scores`]: labels, top-1 / top-5 / ReaL accuracy, the factor analysis.
 //!
 //! ```no_run
@@ -70,6 +72,7 @@ mod score;
 pub mod shard;
 pub mod sidefiles;
 pub mod tensors;
+pub mod zoo;
 
 pub use analyses::{
     Analysis, AnalyzeOptions, AnnotationSummary, CompareOptions, ComparisonResult, Format,
@@ -93,6 +96,7 @@ pub use shard::{Shard, ShardRequest, ShardedList, take_shard};
 pub use tensors::{
     TensorConfig, TensorsWritten, WrittenTensor, resolve_tensor_preprocessing, write_tensors,
 };
+pub use zoo::{ModelFailure, ModelOutcome, PassRecord, Zoo};
 
 pub use imagenetx_dataset as dataset;
 pub use imagenetx_factors as factors;

@@ -1,6 +1,7 @@
 //! `imagenetx evaluate`: flags → [`imagenetx::EvaluatorConfig`], a progress bar and signals
 //! around [`imagenetx::Evaluator::run`] into a journaled [`imagenetx::RunOutput`], then the
-//! accuracy, the factor table and the files asked for.
+//! accuracy, the factor table and the files asked for. With `--out-dir`, many models in one
+//! pass ([`zoo`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,12 +24,25 @@ use crate::cmd::report::PlotArgs;
 use crate::common::{AnnotationArgs, ensure_dir, runtime_search};
 use crate::preprocess::PreprocessArgs;
 
+mod zoo;
+
 /// Arguments of `imagenetx evaluate`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The ONNX model.
-    #[arg(value_name = "MODEL")]
-    pub model: PathBuf,
+    /// The ONNX model (or its export folder). With --out-dir, any number of models and
+    /// folders of models (every `.onnx` file of a folder that is not an export folder).
+    #[arg(value_name = "MODEL", required_unless_present = "models_from")]
+    pub models: Vec<PathBuf>,
+    /// Many models in one pass: write each model's predictions CSV and run record into DIR
+    /// (`MODEL_STEM.predictions.csv`, `MODEL_STEM.run.json`) and the pass record `zoo.json`.
+    /// Models with the same resolved preprocessing form a group whose images are decoded
+    /// once; a model that fails is named with the reason and the others go on.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["out", "shard", "analysis_out", "plots"])]
+    pub out_dir: Option<PathBuf>,
+    /// With --out-dir: also the models listed in FILE, one path per line (relative to the
+    /// file's folder; blank lines and `#` comments left out).
+    #[arg(long, value_name = "FILE", requires = "out_dir")]
+    pub models_from: Option<PathBuf>,
     /// Images: ImageNet val (flat `ILSVRC2012_val_*.JPEG` or class folders), the ImageNet-X
     /// training subset, or any folder of images (with --image-annotations for analysis); or,
     /// read in place, tar archives (`ILSVRC2012_img_val.tar`, class-folder tars, WebDataset
@@ -46,7 +60,8 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub analysis_out: Option<PathBuf>,
     /// Write a self-contained HTML report (tables with intervals, plots, a gallery of
-    /// misclassified images with thumbnails) to this file.
+    /// misclassified images with thumbnails) to this file; with --out-dir, one report of
+    /// every model that completed.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
     /// With --report: also write its plots as SVG and PNG files.
@@ -171,21 +186,16 @@ fn parse_input_size(s: &str) -> Result<(usize, usize), String> {
 
 /// Runs `imagenetx evaluate`.
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
-    if args.batch_size == 0 {
-        bail!("--batch-size must be at least 1");
+    let policy = checkpoint_policy(&args)?;
+    if let Some(out_dir) = args.out_dir.clone() {
+        return zoo::run(&args, &out_dir, policy);
     }
-    if args.checkpoint_every == 0 {
-        bail!("--checkpoint-every must be at least 1 (rows)");
-    }
-    let policy = CheckpointPolicy {
-        rows: args.checkpoint_every,
-        interval: std::time::Duration::try_from_secs_f64(args.checkpoint_interval.max(0.0))
-            .map_err(|_| {
-                anyhow::anyhow!(
-                    "--checkpoint-interval {}: expected a number of seconds",
-                    args.checkpoint_interval
-                )
-            })?,
+    let model = match args.models.as_slice() {
+        [model] => model.clone(),
+        _ => bail!(
+            "{} models given: give --out-dir DIR to evaluate several models in one pass",
+            args.models.len()
+        ),
     };
     args.plots.validate()?;
     if args.plots.plots.is_some() && args.report.is_none() {
@@ -198,7 +208,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| default_predictions_path(&args.model));
+        .unwrap_or_else(|| default_predictions_path(&model));
     let out = match shard {
         Some(shard) => shard.predictions_path(&out),
         None => out,
@@ -220,22 +230,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         list = sharded.list;
     }
 
-    let mut evaluator = Evaluator::new(EvaluatorConfig {
-        model: args.model.clone(),
-        runtime: runtime_search(args.ort_lib.clone()),
-        provider: args.ep,
-        intra_threads: args.intra_threads,
-        intra_spinning: args.ort_spinning,
-        output: args.output.clone(),
-        input: args.input.overrides(),
-        preprocess: args.preprocess.spec(),
-        batch_size: args.batch_size,
-        threads: args.threads,
-        read_limits: ReadLimits {
-            max_file_bytes: args.max_file_size,
-            ..ReadLimits::default()
-        },
-    })?;
+    let mut evaluator = Evaluator::new(evaluator_config(&args, model.clone()))?;
     for decision in &evaluator.preprocessing().decisions {
         tracing::info!("preprocessing: {decision}");
     }
@@ -245,7 +240,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let config = &evaluator.preprocessing().config;
     eprintln!(
         "model {} ({} classes, {} input {}x{}), provider {}, ONNX Runtime {}",
-        args.model.display(),
+        model.display(),
         evaluator.info().output.classes,
         config.layout,
         config.crop_height,
@@ -261,29 +256,16 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     for message in &started.messages {
         eprintln!("{message}");
     }
-    let progress = if args.quiet {
-        ProgressBar::hidden()
-    } else {
-        let bar = ProgressBar::with_draw_target(
-            Some(started.todo.len() as u64),
-            ProgressDrawTarget::stderr(),
-        );
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} images  {per_sec}  ETA {eta}  {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar
-    };
+    let progress = progress_bar(args.quiet, started.todo.len());
+    let stop = StopSignal::install()?;
     let mut sink = CliSink {
-        journal: started.sink,
+        journal: Some(started.sink),
         progress: &progress,
-        stop: StopSignal::install()?,
+        stop: &stop,
     };
     let result = evaluator.run(&list.images, &started.todo, &mut sink);
     progress.finish_and_clear();
-    let CliSink { journal, stop, .. } = sink;
+    let journal = sink.journal.take().context("the run's journal")?;
     let interrupted = stop.requested();
     match result {
         Ok(_) if interrupted.is_none() => {}
@@ -310,7 +292,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         eprintln!("skipped {}: {}", s.file, s.reason);
     }
     let mut rows = finished.rows;
-    report(&args, &list.images, &mut rows, &files.predictions)?;
+    report(&args, &model, &list.images, &mut rows, &files.predictions)?;
     Ok(if finished.skipped.is_empty() {
         Outcome::Done
     } else {
@@ -318,11 +300,66 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     })
 }
 
-/// The journal, with a progress bar and the signals that stop a run.
-struct CliSink<'a, 'b> {
-    journal: imagenetx::JournalSink<'a>,
-    progress: &'b ProgressBar,
-    stop: StopSignal,
+/// The checkpoint policy of the flags (and the checks of the numbers every run needs).
+fn checkpoint_policy(args: &Args) -> anyhow::Result<CheckpointPolicy> {
+    if args.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    if args.checkpoint_every == 0 {
+        bail!("--checkpoint-every must be at least 1 (rows)");
+    }
+    let policy = CheckpointPolicy {
+        rows: args.checkpoint_every,
+        interval: std::time::Duration::try_from_secs_f64(args.checkpoint_interval.max(0.0))
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "--checkpoint-interval {}: expected a number of seconds",
+                    args.checkpoint_interval
+                )
+            })?,
+    };
+    Ok(policy)
+}
+
+/// The library's evaluation settings of the flags, for `model`.
+pub(crate) fn evaluator_config(args: &Args, model: PathBuf) -> EvaluatorConfig {
+    EvaluatorConfig {
+        model,
+        runtime: runtime_search(args.ort_lib.clone()),
+        provider: args.ep,
+        intra_threads: args.intra_threads,
+        intra_spinning: args.ort_spinning,
+        output: args.output.clone(),
+        input: args.input.overrides(),
+        preprocess: args.preprocess.spec(),
+        batch_size: args.batch_size,
+        threads: args.threads,
+        read_limits: ReadLimits {
+            max_file_bytes: args.max_file_size,
+            ..ReadLimits::default()
+        },
+    }
+}
+
+/// A progress bar over `len` images (hidden with --quiet).
+pub(crate) fn progress_bar(quiet: bool, len: usize) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} images  {per_sec}  ETA {eta}  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// The journal, with a progress bar and the signals that stop a run. Without a journal (a
+/// model of a pass whose output could not be started) it only counts.
+pub(crate) struct CliSink<'a, 'b> {
+    pub(crate) journal: Option<imagenetx::JournalSink<'a>>,
+    pub(crate) progress: &'b ProgressBar,
+    pub(crate) stop: &'b StopSignal,
 }
 
 impl Sink for CliSink<'_, '_> {
@@ -333,12 +370,17 @@ impl Sink for CliSink<'_, '_> {
         fingerprint: Option<Fingerprint>,
         prediction: &TopK,
     ) -> imagenetx::Result<()> {
-        self.journal
-            .prediction(index, image, fingerprint, prediction)
+        match &mut self.journal {
+            Some(journal) => journal.prediction(index, image, fingerprint, prediction),
+            None => Ok(()),
+        }
     }
 
     fn skipped(&mut self, index: usize, skipped: &SkippedFile) -> imagenetx::Result<()> {
-        self.journal.skipped(index, skipped)
+        match &mut self.journal {
+            Some(journal) => journal.skipped(index, skipped),
+            None => Ok(()),
+        }
     }
 
     fn batch_done(&mut self, images: usize) -> imagenetx::Result<()> {
@@ -347,7 +389,9 @@ impl Sink for CliSink<'_, '_> {
     }
 
     fn warning(&mut self, message: &str) {
-        self.journal.warning(message);
+        if let Some(journal) = &mut self.journal {
+            journal.warning(message);
+        }
     }
 
     fn should_stop(&mut self) -> bool {
@@ -356,7 +400,7 @@ impl Sink for CliSink<'_, '_> {
 }
 
 /// Checks, before any work, that the report, plots and analysis folders can be written.
-fn check_outputs_writable(args: &Args) -> anyhow::Result<()> {
+pub(crate) fn check_outputs_writable(args: &Args) -> anyhow::Result<()> {
     let mut folders: Vec<PathBuf> = Vec::new();
     if let Some(dir) = &args.analysis_out {
         folders.push(dir.clone());
@@ -388,13 +432,13 @@ fn check_outputs_writable(args: &Args) -> anyhow::Result<()> {
 
 /// SIGINT and SIGTERM ask the run to stop after the batch in hand; a second SIGINT ends the
 /// process at once.
-struct StopSignal {
+pub(crate) struct StopSignal {
     int: Arc<AtomicBool>,
     term: Arc<AtomicBool>,
 }
 
 impl StopSignal {
-    fn install() -> anyhow::Result<Self> {
+    pub(crate) fn install() -> anyhow::Result<Self> {
         use signal_hook::consts::{SIGINT, SIGTERM};
         let int = Arc::new(AtomicBool::new(false));
         let term = Arc::new(AtomicBool::new(false));
@@ -409,7 +453,7 @@ impl StopSignal {
     }
 
     /// The signal received, if any.
-    fn requested(&self) -> Option<&'static str> {
+    pub(crate) fn requested(&self) -> Option<&'static str> {
         if self.term.load(Ordering::Relaxed) {
             Some("SIGTERM")
         } else if self.int.load(Ordering::Relaxed) {
@@ -422,6 +466,7 @@ impl StopSignal {
 
 fn report(
     args: &Args,
+    model: &std::path::Path,
     images: &[ImageEntry],
     rows: &mut Rows,
     predictions_path: &std::path::Path,
@@ -435,7 +480,7 @@ fn report(
         "probability",
         "top-5 classes",
     ]);
-    let model = imagenetx::evaluate::model_name(&args.model);
+    let model = imagenetx::evaluate::model_name(model);
     // One pass over the rows (read back from the journal, one at a time).
     let scores = truth.score(&model, images, |i| {
         let Some(row) = rows.get(i)? else {

@@ -29,3 +29,4 @@ mod side_files;
 mod slurm;
 mod stats_cli;
 mod streaming;
+mod zoo;

@@ -7,6 +7,7 @@
 //! finds it) and the annotations (`just setup`).
 
 mod side_files;
+mod zoo;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,381 @@
+//! Many models in one pass: models grouped by their resolved preprocessing, each image decoded
+//! and preprocessed once per group and its tensor fed to every model of the group.
+//!
+//! [`Zoo::new`] loads every model with the same settings ([`EvaluatorConfig`], its `model`
+//! replaced by each model in turn); a model that cannot be loaded is a [`ModelFailure`], not an
+//! error of the whole. Models whose whole [`PreprocessConfig`] (size, resize, interpolation,
+//! mean, std, scale, layout, channel order…) is equal share a group. [`Zoo::run`] runs the
+//! groups one after the other through the same decode pipeline as [`Evaluator::run`], each
+//! model with its own list of images to predict (its journal's, on a resume) and its own
+//! [`Sink`]; a model that fails during the pass (an inference error, a sink that cannot
+//! write) is dropped from the pass with its error while the others go on.
+//!
+//! ```no_run
+//! use imagenetx::{Collect, EvaluatorConfig, Zoo, dataset::discover_images};
+//!
+//! let models = ["a.onnx".into(), "b.onnx".into()];
+//! let mut zoo = Zoo::new(&models, &EvaluatorConfig::new(""))?;
+//! let images = discover_images("imagenet/val".as_ref(), None)?;
+//! let all: Vec<usize> = (0..images.images.len()).collect();
+//! let todos = vec![all; zoo.members().len()];
+//! let mut sinks = vec![Collect::default(); zoo.members().len()];
+//! for (member, outcome) in zoo.run(&images.images, &todos, &mut sinks)?.iter().enumerate() {
+//!     println!("{} (group {}): {:?}", zoo.name(member), zoo.group_of(member), outcome.is_ok());
+//! }
+//! # Ok::<(), imagenetx::Error>(())
+//! ```
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use imagenetx_dataset::ImageEntry;
+use imagenetx_imaging::PreprocessConfig;
+
+use crate::evaluate::{Decode, Evaluator, EvaluatorConfig, RunStats, Sink, feed, model_name};
+use crate::{Error, Result};
+
+/// A model that was left out of the pass, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ModelFailure {
+    /// The model as given.
+    pub model: PathBuf,
+    /// Why it was left out (the error's whole text).
+    pub reason: String,
+}
+
+/// Models evaluated together, grouped by preprocessing.
+#[derive(Debug)]
+pub struct Zoo {
+    members: Vec<Evaluator>,
+    /// `groups[g]`: the members (indices into `members`) sharing one preprocessing, in the
+    /// order the models were given.
+    groups: Vec<Vec<usize>>,
+    group_of: Vec<usize>,
+    failures: Vec<ModelFailure>,
+}
+
+impl Zoo {
+    /// Loads every model of `models` with the settings of `base` (its `model` is not used) and
+    /// groups them by their resolved preprocessing. Two models with the same name (file stem)
+    /// are refused, naming both; a model that cannot be loaded is listed in
+    /// [`Zoo::failures`]. An error only when no model is given.
+    pub fn new(models: &[PathBuf], base: &EvaluatorConfig) -> Result<Self> {
+        check_names(models)?;
+        let mut zoo = Zoo {
+            members: Vec::new(),
+            groups: Vec::new(),
+            group_of: Vec::new(),
+            failures: Vec::new(),
+        };
+        let mut keys: HashMap<(String, usize), usize> = HashMap::new();
+        for model in models {
+            let config = EvaluatorConfig {
+                model: model.clone(),
+                ..base.clone()
+            };
+            let evaluator = match Evaluator::new(config) {
+                Ok(evaluator) => evaluator,
+                Err(err) => {
+                    zoo.failures.push(ModelFailure {
+                        model: model.clone(),
+                        reason: err.to_string(),
+                    });
+                    continue;
+                }
+            };
+            let key = (
+                group_key(&evaluator.preprocessing().config)?,
+                evaluator.batch_size(),
+            );
+            let member = zoo.members.len();
+            let group = *keys.entry(key).or_insert_with(|| {
+                zoo.groups.push(Vec::new());
+                zoo.groups.len() - 1
+            });
+            zoo.groups[group].push(member);
+            zoo.group_of.push(group);
+            zoo.members.push(evaluator);
+        }
+        Ok(zoo)
+    }
+
+    /// The models that were loaded, in the order given (failed ones left out).
+    pub fn members(&self) -> &[Evaluator] {
+        &self.members
+    }
+
+    /// The name of member `member`: its model's file stem (as [`model_name`]).
+    pub fn name(&self, member: usize) -> String {
+        model_name(&self.members[member].config().model)
+    }
+
+    /// The groups: each the members (indices into [`Zoo::members`]) whose images are decoded
+    /// once, with the preprocessing of its first member.
+    pub fn groups(&self) -> &[Vec<usize>] {
+        &self.groups
+    }
+
+    /// The group of member `member`.
+    pub fn group_of(&self, member: usize) -> usize {
+        self.group_of[member]
+    }
+
+    /// The models that could not be loaded, with the reason.
+    pub fn failures(&self) -> &[ModelFailure] {
+        &self.failures
+    }
+
+    /// Predicts, for each member `m`, the images `todos[m]` (indices into `images`) and hands
+    /// its results to `sinks[m]`, group by group: each image in some member's list is decoded
+    /// once per group. Returns each member's outcome: its [`RunStats`], or the error that
+    /// dropped it from the pass (what its sink received before is its to keep). A sink's
+    /// [`Sink::should_stop`] stops the whole pass (every member's stats say `stopped`).
+    ///
+    /// An error only for what concerns every model: `todos` or `sinks` not one per member,
+    /// an index outside `images`, the decoding threads not starting.
+    pub fn run<S: Sink>(
+        &mut self,
+        images: &[ImageEntry],
+        todos: &[Vec<usize>],
+        sinks: &mut [S],
+    ) -> Result<Vec<Result<RunStats>>> {
+        let n = self.members.len();
+        if todos.len() != n || sinks.len() != n {
+            return Err(Error::invalid(format!(
+                "{n} models, but {} lists of images and {} sinks",
+                todos.len(),
+                sinks.len()
+            )));
+        }
+        if let Some(bad) = todos.iter().flatten().find(|&&i| i >= images.len()) {
+            return Err(Error::invalid(format!(
+                "image index {bad} is outside the list of {} images",
+                images.len()
+            )));
+        }
+        let mut outcomes: Vec<Result<RunStats>> = (0..n).map(|_| Ok(RunStats::default())).collect();
+        let mut stopped = false;
+        for group in &self.groups {
+            if stopped {
+                break;
+            }
+            let Some(&first) = group.first() else {
+                continue;
+            };
+            let lead = &self.members[first];
+            let config = lead.preprocessing().config.clone();
+            let tensor_len = config.tensor_len();
+            // Which images each member of the group wants, and the union the group decodes.
+            let mut union = vec![false; images.len()];
+            let wanted: Vec<Vec<bool>> = group
+                .iter()
+                .map(|&m| {
+                    let mut mask = vec![false; images.len()];
+                    for &i in &todos[m] {
+                        mask[i] = true;
+                        union[i] = true;
+                    }
+                    mask
+                })
+                .collect();
+            let todo: Vec<usize> = (0..images.len()).filter(|&i| union[i]).collect();
+            drop(union);
+            let decode = Decode {
+                images,
+                config: &config,
+                limits: lead.config().read_limits,
+                batch_size: lead.batch_size(),
+                threads: lead.config().threads,
+            };
+            let members = &mut self.members;
+            let outcomes = &mut outcomes;
+            let stopped = &mut stopped;
+            decode.run(&todo, |batch| {
+                let live: Vec<usize> = (0..group.len())
+                    .filter(|&k| outcomes[group[k]].is_ok())
+                    .collect();
+                if live.is_empty() {
+                    return Ok(false);
+                }
+                if live.iter().any(|&k| sinks[group[k]].should_stop()) {
+                    *stopped = true;
+                    for &k in &live {
+                        if let Ok(stats) = &mut outcomes[group[k]] {
+                            stats.stopped = true;
+                        }
+                    }
+                    return Ok(false);
+                }
+                for k in live {
+                    let m = group[k];
+                    let part = batch.subset(&wanted[k], tensor_len);
+                    let part = part.as_ref().unwrap_or(batch);
+                    let Ok(stats) = &mut outcomes[m] else {
+                        continue;
+                    };
+                    let sink = &mut sinks[m];
+                    let fed = feed(
+                        &mut members[m].classifier,
+                        &config,
+                        images,
+                        part,
+                        sink,
+                        stats,
+                    )
+                    .and_then(|()| sink.batch_done(part.len()));
+                    if let Err(err) = fed {
+                        outcomes[m] = Err(err);
+                    }
+                }
+                Ok(true)
+            })?;
+        }
+        Ok(outcomes)
+    }
+}
+
+/// What happened to one model of a pass, for the pass record.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ModelOutcome {
+    /// The model as given.
+    pub model: PathBuf,
+    /// Its name (file stem): its outputs are `NAME.predictions.csv` and `NAME.run.json`.
+    pub name: String,
+    /// Its preprocessing group (`None`: it was not loaded).
+    pub group: Option<usize>,
+    /// `complete`, `failed` or `interrupted`.
+    pub state: String,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Its predictions CSV, when complete.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predictions: Option<PathBuf>,
+    /// Predictions in its CSV.
+    pub predicted: usize,
+    /// Images it skipped.
+    pub skipped: usize,
+}
+
+/// One preprocessing group, for the pass record.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct GroupRecord {
+    /// The group's number (in the order of its first model).
+    pub group: usize,
+    /// The preprocessing all its models share.
+    pub preprocessing: PreprocessConfig,
+    /// Its models' names.
+    pub models: Vec<String>,
+}
+
+/// The record of a pass (`zoo.json` in the output folder): the groups, and each model's
+/// outcome.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PassRecord {
+    /// The preprocessing groups.
+    pub groups: Vec<GroupRecord>,
+    /// Each model given, in order.
+    pub models: Vec<ModelOutcome>,
+}
+
+impl Zoo {
+    /// The groups, for the pass record.
+    pub fn group_records(&self) -> Vec<GroupRecord> {
+        self.groups
+            .iter()
+            .enumerate()
+            .map(|(group, members)| GroupRecord {
+                group,
+                preprocessing: members
+                    .first()
+                    .map(|&m| self.members[m].preprocessing().config.clone())
+                    .unwrap_or_else(PreprocessConfig::torchvision),
+                models: members.iter().map(|&m| self.name(m)).collect(),
+            })
+            .collect()
+    }
+}
+
+impl PassRecord {
+    /// The file name of the record in the output folder.
+    pub const FILE_NAME: &'static str = "zoo.json";
+
+    /// Writes the record as pretty JSON (atomically).
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self)
+            .map_err(|e| Error::invalid(format!("cannot serialise the pass record: {e}")))?;
+        crate::write_file(path, &json)
+    }
+}
+
+/// Refuses two models with the same name (file stem): their outputs would have the same
+/// file names.
+pub fn check_names(models: &[PathBuf]) -> Result<()> {
+    if models.is_empty() {
+        return Err(Error::invalid("no model given"));
+    }
+    let mut seen: HashMap<String, &Path> = HashMap::new();
+    for model in models {
+        let name = model_name(model);
+        if let Some(first) = seen.insert(name.clone(), model) {
+            return Err(Error::invalid(format!(
+                "{} and {} have the same name `{name}`: their predictions would go to the same \
+                 file; rename one (or evaluate them in two passes)",
+                first.display(),
+                model.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The models named by `paths`: a file is a model; a folder is one model when it is an export
+/// folder (it holds a `model.onnx`), else every `.onnx` file in it (sorted by name) is one.
+pub fn expand_models(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut models = Vec::new();
+    for path in paths {
+        if !path.is_dir() || path.join("model.onnx").is_file() {
+            models.push(path.clone());
+            continue;
+        }
+        let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| Error::io(path, e))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "onnx"))
+            .collect();
+        if found.is_empty() {
+            return Err(Error::invalid(format!(
+                "{}: a folder with no .onnx file (expected models, or an export folder with model.onnx)",
+                path.display()
+            )));
+        }
+        found.sort();
+        models.extend(found);
+    }
+    Ok(models)
+}
+
+/// The models listed in `file`, one path per line (blank lines and lines starting with `#`
+/// left out; a relative path is relative to the file's folder).
+pub fn read_model_list(file: &Path) -> Result<Vec<PathBuf>> {
+    let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
+    let base = file.parent().unwrap_or(Path::new(""));
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| base.join(line))
+        .collect())
+}
+
+/// The predictions CSV of `model` in the output folder `out_dir` of a pass:
+/// `OUT_DIR/MODEL_STEM.predictions.csv` (the run record beside it, as for one model).
+pub fn predictions_path(out_dir: &Path, model: &Path) -> PathBuf {
+    out_dir.join(crate::run::default_predictions_path(model))
+}
+
+/// The grouping key: the whole preprocessing, as its JSON (every field compared).
+fn group_key(config: &PreprocessConfig) -> Result<String> {
+    serde_json::to_string(config)
+        .map_err(|e| Error::invalid(format!("cannot serialise the preprocessing: {e}")))
+}
