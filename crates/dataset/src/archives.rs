@@ -680,11 +680,19 @@ fn read_byte_arrays(
     column: pq::ColumnReader,
     rows: usize,
 ) -> std::result::Result<Vec<Option<pq::ByteArray>>, String> {
-    let pq::ColumnReader::ByteArrayColumnReader(mut reader) = column else {
+    let pq::ColumnReader::ByteArrayColumnReader(reader) = column else {
         return Err("expected a byte array (string) column".into());
     };
-    let mut defs = Vec::new();
-    let mut values = Vec::new();
+    let (defs, values) = read_column(reader, rows)?;
+    Ok(align(defs, values, rows))
+}
+
+/// Up to `rows` records of a column: their definition levels and the non-null values.
+fn read_column<T: parquet::data_type::DataType>(
+    mut reader: parquet::column::reader::ColumnReaderImpl<T>,
+    rows: usize,
+) -> std::result::Result<(Vec<i16>, Vec<T::T>), String> {
+    let (mut defs, mut values) = (Vec::new(), Vec::new());
     let mut read = 0;
     while read < rows {
         let (records, _, _) = reader
@@ -695,7 +703,7 @@ fn read_byte_arrays(
         }
         read += records;
     }
-    Ok(align(defs, values, rows))
+    Ok((defs, values))
 }
 
 /// Values with their definition levels: a value where the level is the highest seen.
@@ -719,34 +727,17 @@ fn read_labels(
     column: pq::ColumnReader,
     rows: usize,
 ) -> std::result::Result<Vec<Option<u16>>, String> {
-    fn read<T: parquet::data_type::DataType>(
-        mut reader: parquet::column::reader::ColumnReaderImpl<T>,
-        rows: usize,
-    ) -> std::result::Result<(Vec<i16>, Vec<T::T>), String> {
-        let (mut defs, mut values) = (Vec::new(), Vec::new());
-        let mut read = 0;
-        while read < rows {
-            let (records, _, _) = reader
-                .read_records(rows - read, Some(&mut defs), None, &mut values)
-                .map_err(|e| e.to_string())?;
-            if records == 0 {
-                break;
-            }
-            read += records;
-        }
-        Ok((defs, values))
-    }
     let to_u16 = |v: i64| u16::try_from(v).ok();
     Ok(match column {
         pq::ColumnReader::Int64ColumnReader(r) => {
-            let (defs, values) = read(r, rows)?;
+            let (defs, values) = read_column(r, rows)?;
             align(defs, values, rows)
                 .into_iter()
                 .map(|v| v.and_then(to_u16))
                 .collect()
         }
         pq::ColumnReader::Int32ColumnReader(r) => {
-            let (defs, values) = read(r, rows)?;
+            let (defs, values) = read_column(r, rows)?;
             align(defs, values, rows)
                 .into_iter()
                 .map(|v| v.and_then(|v| to_u16(i64::from(v))))
