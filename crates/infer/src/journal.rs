@@ -275,6 +275,14 @@ impl StoredRow {
         &self.probabilities[..usize::from(self.len)]
     }
 
+    /// The prediction it stores, as inference gave it (for scoring a run read back).
+    pub fn top_k(&self) -> crate::TopK {
+        crate::TopK {
+            classes: self.classes().iter().map(|&c| c as usize).collect(),
+            probabilities: self.probabilities().to_vec(),
+        }
+    }
+
     /// The row as written to the predictions CSV.
     pub fn to_row(&self) -> PredictionRow {
         let n = usize::from(self.len);

@@ -282,15 +282,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     }
     let finished = journal.finish()?;
     let files = output.files();
-    eprintln!(
-        "wrote {} ({} predictions; run record {})",
-        files.predictions.display(),
-        finished.predictions,
-        files.record.display()
-    );
-    for s in &finished.skipped {
-        eprintln!("skipped {}: {}", s.file, s.reason);
-    }
+    print_finished(files, &finished, "");
     let mut rows = finished.rows;
     report(&args, &model, &list.images, &mut rows, &files.predictions)?;
     Ok(if finished.skipped.is_empty() {
@@ -464,6 +456,24 @@ impl StopSignal {
     }
 }
 
+/// Says what a finished run wrote, and each image it skipped (`prefix`: the model, in a pass
+/// of several).
+pub(crate) fn print_finished(
+    files: &imagenetx_infer::RunFiles,
+    finished: &imagenetx::Finished,
+    prefix: &str,
+) {
+    eprintln!(
+        "wrote {} ({} predictions; run record {})",
+        files.predictions.display(),
+        finished.predictions,
+        files.record.display()
+    );
+    for s in &finished.skipped {
+        eprintln!("{prefix}skipped {}: {}", s.file, s.reason);
+    }
+}
+
 fn report(
     args: &Args,
     model: &std::path::Path,
@@ -486,10 +496,7 @@ fn report(
         let Some(row) = rows.get(i)? else {
             return Ok(None);
         };
-        let prediction = TopK {
-            classes: row.classes().iter().map(|&c| c as usize).collect(),
-            probabilities: row.probabilities().to_vec(),
-        };
+        let prediction = row.top_k();
         if images.len() <= LIST_LIMIT {
             let label = truth.labels[i];
             let shown = prediction.classes.first().copied().unwrap_or(0);

@@ -11,10 +11,13 @@ use anyhow::{Context, bail};
 use imagenetx::zoo::{expand_models, predictions_path, read_model_list};
 use imagenetx::{ModelOutcome, PassRecord, ReportRequest, RunOutput, Truth, Zoo};
 use imagenetx_dataset::discover_images_in;
-use imagenetx_infer::{CheckpointPolicy, TopK};
+use imagenetx_infer::CheckpointPolicy;
 use imagenetx_report::{Cell, Table};
 
-use super::{Args, CliSink, StopSignal, check_outputs_writable, evaluator_config, progress_bar};
+use super::{
+    Args, CliSink, StopSignal, check_outputs_writable, evaluator_config, print_finished,
+    progress_bar,
+};
 use crate::Outcome;
 use crate::common::ensure_dir;
 
@@ -163,22 +166,11 @@ pub(super) fn run(
         }
         let finished = journal.finish()?;
         let files = outputs[given_of[m]].files();
-        eprintln!(
-            "wrote {} ({} predictions; run record {})",
-            files.predictions.display(),
-            finished.predictions,
-            files.record.display()
-        );
-        for s in &finished.skipped {
-            eprintln!("{}: skipped {}: {}", outcome.name, s.file, s.reason);
-        }
+        print_finished(files, &finished, &format!("{}: ", outcome.name));
         skipped_any |= !finished.skipped.is_empty();
         let mut rows = finished.rows;
         let scores = truth.score(&outcome.name, &list.images, |i| {
-            Ok(rows.get(i)?.map(|row| TopK {
-                classes: row.classes().iter().map(|&c| c as usize).collect(),
-                probabilities: row.probabilities().to_vec(),
-            }))
+            Ok(rows.get(i)?.map(|row| row.top_k()))
         })?;
         let a = scores.accuracy;
         let ratio = |n: u64| (a.labelled > 0).then(|| n as f64 / a.labelled as f64);
