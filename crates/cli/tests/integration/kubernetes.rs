@@ -14,7 +14,7 @@ use std::process::Command;
 
 use serde_yaml_ng::Value;
 
-use crate::evaluate::{evaluate, photos};
+use crate::evaluate::photos;
 use crate::parity_util::imagenetx;
 use imagenetx_test_support::{OrtFlavour, fixture, ort_cache_dir, temp_dir, text, workspace_root};
 
@@ -177,19 +177,10 @@ fn indexed_job_and_merge_job_run_as_the_cli_expects() {
     let (merge_argv, merge_env) = container(&merge_job, &mounts);
     run(&merge_argv, &merge_env, &bin, &[]);
 
-    let single = dir.path().join("single.csv");
-    let output = evaluate(&[
-        model.as_os_str(),
-        "--images".as_ref(),
-        photos().as_os_str(),
-        "--out".as_ref(),
-        single.as_os_str(),
-    ]);
-    assert!(output.status.success(), "{}", text(&output.stderr));
-    let merged = outputs.join("model.predictions.csv");
-    assert_eq!(
-        std::fs::read(&merged).unwrap_or_else(|e| panic!("{}: {e}", merged.display())),
-        std::fs::read(&single).unwrap(),
-        "the merge Job's CSV differs from one process's"
+    crate::shards::assert_merged_equals_one_process(
+        &model,
+        &outputs.join("model.predictions.csv"),
+        dir.path(),
+        "the merge Job's CSV",
     );
 }

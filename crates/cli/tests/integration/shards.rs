@@ -397,3 +397,27 @@ fn resume_of_a_shard_refuses_another_shard_or_list() {
         &["the whole list", "shard 1/3"],
     );
 }
+
+/// Requires `merged` to hold, byte for byte, what one `imagenetx evaluate MODEL` process
+/// writes over the fixture photos (run into `dir/single.csv`); `what` names the merge.
+pub(crate) fn assert_merged_equals_one_process(
+    model: &Path,
+    merged: &Path,
+    dir: &Path,
+    what: &str,
+) {
+    let single = dir.join("single.csv");
+    let output = evaluate(&[
+        model.as_os_str(),
+        "--images".as_ref(),
+        photos().as_os_str(),
+        "--out".as_ref(),
+        single.as_os_str(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(
+        std::fs::read(merged).unwrap_or_else(|e| panic!("{}: {e}", merged.display())),
+        std::fs::read(&single).unwrap(),
+        "{what} differs from one process's"
+    );
+}

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::evaluate::{evaluate, photos};
+use crate::evaluate::photos;
 use crate::parity_util::imagenetx;
 use imagenetx_test_support::{fixture, temp_dir, text, workspace_root};
 
@@ -160,19 +160,11 @@ fn three_shards_through_sbatch_merge_to_what_one_process_writes() {
         assert_eq!(job_state(&conf, &task), "COMPLETED", "shard task {task}");
     }
 
-    let single = dir.path().join("single.csv");
-    let output = evaluate(&[
-        model.as_os_str(),
-        "--images".as_ref(),
-        photos().as_os_str(),
-        "--out".as_ref(),
-        single.as_os_str(),
-    ]);
-    assert!(output.status.success(), "{}", text(&output.stderr));
-    assert_eq!(
-        std::fs::read(&merged).unwrap_or_else(|e| panic!("{}: {e}", merged.display())),
-        std::fs::read(&single).unwrap(),
-        "the merged CSV of the Slurm shards differs from one process's"
+    crate::shards::assert_merged_equals_one_process(
+        &model,
+        &merged,
+        dir.path(),
+        "the merged CSV of the Slurm shards",
     );
     let record: serde_json::Value =
         serde_json::from_slice(&std::fs::read(merged.with_extension("run.json")).unwrap()).unwrap();
