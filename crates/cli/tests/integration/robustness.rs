@@ -29,7 +29,7 @@ fn runtime_present() {
 }
 
 /// `count` images: copies of the fixture photos under distinct names.
-fn image_folder(dir: &Path, count: usize) -> PathBuf {
+pub(crate) fn image_folder(dir: &Path, count: usize) -> PathBuf {
     let photos: Vec<PathBuf> = ["camera.png", "chelsea.png", "coffee.png", "rocket.jpg"]
         .iter()
         .map(|n| root().join("fixtures/photos").join(n))

@@ -12,6 +12,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::parity_util::imagenetx;
+use crate::robustness::image_folder;
 use imagenetx_test_support::{fixture, temp_dir, text, workspace_root as root};
 
 /// Good fixture models: three with the default NCHW preprocessing, one NHWC, one 160x160.
@@ -19,22 +20,6 @@ const GOOD: &[&str] = &["nchw_dynamic", "nhwc", "softmax", "two_outputs", "input
 
 fn model(name: &str) -> PathBuf {
     fixture(format!("models/{name}.onnx"))
-}
-
-/// `count` images: copies of the fixture photos under distinct names.
-fn image_folder(dir: &Path, count: usize) -> PathBuf {
-    let photos: Vec<PathBuf> = ["camera.png", "chelsea.png", "coffee.png", "rocket.jpg"]
-        .iter()
-        .map(|n| root().join("fixtures/photos").join(n))
-        .collect();
-    let images = dir.join("images");
-    std::fs::create_dir_all(&images).expect("mkdir");
-    for i in 0..count {
-        let src = &photos[i % photos.len()];
-        let ext = src.extension().and_then(|e| e.to_str()).unwrap_or("png");
-        std::fs::copy(src, images.join(format!("img_{i:04}.{ext}"))).expect("copy");
-    }
-    images
 }
 
 fn evaluate(images: &Path) -> Command {
