@@ -456,6 +456,21 @@ impl StopSignal {
     }
 }
 
+/// Writes the self-contained HTML report of `input` to `path` and says so; returns its
+/// figures (for `--plots`).
+pub(crate) fn write_html_report(
+    path: &std::path::Path,
+    input: &imagenetx_report::model::ReportInput,
+) -> anyhow::Result<Vec<imagenetx_report::figures::Figure>> {
+    let figures = imagenetx_report::figures::figures(input);
+    imagenetx::write_file(
+        path,
+        imagenetx_report::html::render_with_figures(input, &figures).as_bytes(),
+    )?;
+    eprintln!("wrote the report {}", path.display());
+    Ok(figures)
+}
+
 /// Says what a finished run wrote, and each image it skipped (`prefix`: the model, in a pass
 /// of several).
 pub(crate) fn print_finished(
@@ -565,12 +580,7 @@ fn report(
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 ensure_dir(parent)?;
             }
-            let figures = imagenetx_report::figures::figures(&input);
-            imagenetx::write_file(
-                path,
-                imagenetx_report::html::render_with_figures(&input, &figures).as_bytes(),
-            )?;
-            eprintln!("wrote the report {}", path.display());
+            let figures = write_html_report(path, &input)?;
             args.plots.write(&figures)?;
         }
         if let Some(dir) = &args.analysis_out {

@@ -16,7 +16,7 @@ use imagenetx_report::{Cell, Table};
 
 use super::{
     Args, CliSink, StopSignal, check_outputs_writable, evaluator_config, print_finished,
-    progress_bar,
+    progress_bar, write_html_report,
 };
 use crate::Outcome;
 use crate::common::ensure_dir;
@@ -255,11 +255,6 @@ fn write_report(args: &Args, path: &Path, predictions: &[PathBuf]) -> anyhow::Re
         ..ReportRequest::default()
     };
     let input = imagenetx::assemble_report(predictions, &request)?;
-    let figures = imagenetx_report::figures::figures(&input);
-    imagenetx::write_file(
-        path,
-        imagenetx_report::html::render_with_figures(&input, &figures).as_bytes(),
-    )?;
-    eprintln!("wrote the report {}", path.display());
+    write_html_report(path, &input)?;
     Ok(())
 }
