@@ -88,7 +88,7 @@ pub use imagenetx_dataset::{ImageEntry, ImageList, discover_images, discover_ima
 pub use imagenetx_infer::{
     CheckpointPolicy, ExecutionProvider, Fingerprint, RuntimeSearch, SkippedFile, TopK,
 };
-pub use merge::{Merged, merge};
+pub use merge::{Merged, MergedPass, merge, merge_pass};
 pub use preprocess::{Layer, PreprocessSpec, ResolvedPreprocess, Source, Sources};
 pub use run::{Finished, JournalSink, RunOutput, Started};
 pub use score::{Accuracy, Evaluation, Scores, Truth};

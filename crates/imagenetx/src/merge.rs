@@ -17,6 +17,13 @@
 //! list writes — and a merged run record: counts summed, skipped files listed once, each
 //! shard listed under `merged`. The merged output has no journal: a stale one beside it is
 //! removed.
+//!
+//! [`merge_pass`] does the same for every model of a sharded pass (`evaluate A.onnx B.onnx …
+//! --out-dir DIR --shard K/N`): it reads the shards' pass records (`DIR/zoo.shard-K-of-N.json`),
+//! requires all N and the same models in each, [`merge`]s each model that every shard
+//! completed into `DIR/NAME.predictions.csv`, and writes the pass record `DIR/zoo.json`. A model
+//! that failed in some shard, or whose shards do not merge, is failed with the reason; the
+//! others are merged.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,6 +33,7 @@ use imagenetx_infer::{MergedShard, RunCounts, RunFiles, RunRecord, RunState, wri
 
 use crate::run::RunOutput;
 use crate::shard::Shard;
+use crate::zoo::{ModelOutcome, PassRecord};
 use crate::{Error, Result};
 
 /// The outcome of [`merge`].
@@ -140,6 +148,174 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Merged> {
         record,
         rows: total,
     })
+}
+
+/// The outcome of [`merge_pass`].
+#[derive(Debug)]
+pub struct MergedPass {
+    /// The merged pass record, as written to `DIR/zoo.json`.
+    pub record: PassRecord,
+    /// Where it was written.
+    pub record_path: PathBuf,
+    /// How many shards were merged.
+    pub shards: usize,
+    /// Each merged model: its name and its merged output.
+    pub merged: Vec<(String, Merged)>,
+}
+
+/// Merges every model of the sharded pass in `dir` (see the [module docs](self)). An error
+/// when the pass records are missing, unreadable or disagree (naming the shards); a model
+/// that cannot be merged is only marked failed in the record, with the reason.
+pub fn merge_pass(dir: &Path) -> Result<MergedPass> {
+    let shards = pass_shards(dir)?;
+    let count = shards[0].0.count;
+    let records = shards
+        .iter()
+        .map(|(_, path)| PassRecord::read(path))
+        .collect::<Result<Vec<_>>>()?;
+    let first = &records[0];
+    let names = |r: &PassRecord| r.models.iter().map(|m| m.name.clone()).collect::<Vec<_>>();
+    for ((shard, path), record) in shards.iter().zip(&records).skip(1) {
+        if names(record) != names(first) {
+            return Err(Error::invalid(format!(
+                "merge: {} (shard {shard}) lists the models {:?}, but {} lists {:?}: the shards \
+                 of one pass evaluate the same models",
+                path.display(),
+                names(record),
+                shards[0].1.display(),
+                names(first)
+            )));
+        }
+        if record.image_list != first.image_list {
+            return Err(Error::invalid(format!(
+                "merge: {} (shard {shard}) and {} were cut from different image lists",
+                path.display(),
+                shards[0].1.display()
+            )));
+        }
+    }
+    let mut models = Vec::with_capacity(first.models.len());
+    let mut merged = Vec::new();
+    for (at, model) in first.models.iter().enumerate() {
+        let mut outcome = ModelOutcome {
+            predictions: None,
+            predicted: 0,
+            skipped: 0,
+            reason: None,
+            ..model.clone()
+        };
+        let states: Vec<(&str, Option<&str>)> = records
+            .iter()
+            .map(|r| (r.models[at].state.as_str(), r.models[at].reason.as_deref()))
+            .collect();
+        let not_complete: Vec<String> = states
+            .iter()
+            .enumerate()
+            .filter(|(_, (state, _))| *state != "complete")
+            .map(|(k, (state, reason))| match reason {
+                Some(reason) => format!("shard {k} {state}: {reason}"),
+                None => format!("shard {k} {state}"),
+            })
+            .collect();
+        if !not_complete.is_empty() {
+            let failed = states.iter().any(|(state, _)| *state == "failed");
+            outcome.state = if failed { "failed" } else { "interrupted" }.into();
+            outcome.reason = Some(not_complete.join("; "));
+            models.push(outcome);
+            continue;
+        }
+        let out = dir.join(format!("{}.predictions.csv", model.name));
+        let csvs: Vec<PathBuf> = (0..count)
+            .map(|k| Shard { index: k, count }.predictions_path(&out))
+            .collect();
+        match merge(&csvs, &out) {
+            Ok(done) => {
+                outcome.state = "complete".into();
+                outcome.predictions = Some(done.files.predictions.clone());
+                outcome.predicted = done.rows;
+                outcome.skipped = done.record.counts.skipped;
+                merged.push((model.name.clone(), done));
+            }
+            Err(err) => {
+                outcome.state = "failed".into();
+                outcome.reason = Some(err.to_string());
+            }
+        }
+        models.push(outcome);
+    }
+    let record = PassRecord {
+        groups: first.groups.clone(),
+        models,
+        image_list: first.image_list.clone(),
+        shard: None,
+        merged_shards: Some(count),
+    };
+    let record_path = PassRecord::path(dir, None);
+    record.write(&record_path)?;
+    Ok(MergedPass {
+        record,
+        record_path,
+        shards: count,
+        merged,
+    })
+}
+
+/// The shards' pass records in `dir`, by shard: all N of one count, each once; an error
+/// naming what is missing or mixed.
+fn pass_shards(dir: &Path) -> Result<Vec<(Shard, PathBuf)>> {
+    let mut found: Vec<(Shard, PathBuf)> = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(tag) = name
+            .strip_prefix("zoo.shard-")
+            .and_then(|t| t.strip_suffix(".json"))
+        else {
+            continue;
+        };
+        let Some((k, n)) = tag.split_once("-of-") else {
+            continue;
+        };
+        if let (Ok(k), Ok(n)) = (k.parse(), n.parse()) {
+            found.push((Shard::new(k, n)?, entry.path()));
+        }
+    }
+    if found.is_empty() {
+        return Err(Error::invalid(format!(
+            "merge: {} holds no shard pass record (zoo.shard-K-of-N.json): expected the \
+             --out-dir of `imagenetx evaluate MODELS… --out-dir DIR --shard K/N`",
+            dir.display()
+        )));
+    }
+    found.sort_by_key(|(shard, _)| (shard.count, shard.index));
+    let count = found[0].0.count;
+    if let Some((other, path)) = found.iter().find(|(s, _)| s.count != count) {
+        return Err(Error::invalid(format!(
+            "merge: {} holds shards of {count} and of {} ({}): the shards of two different \
+             passes; keep one pass per folder",
+            dir.display(),
+            other.count,
+            path.display()
+        )));
+    }
+    let missing: Vec<String> = (0..count)
+        .filter(|&k| !found.iter().any(|(s, _)| s.index == k))
+        .map(|k| {
+            PassRecord::path(dir, Some(Shard { index: k, count }))
+                .display()
+                .to_string()
+        })
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::invalid(format!(
+            "merge: {} of {count} shards have no pass record: {} (not run yet, or killed before \
+             it ended: run it again with --resume)",
+            missing.len(),
+            missing.join(", ")
+        )));
+    }
+    Ok(found)
 }
 
 /// The images of the whole list the shards were cut from.

@@ -133,7 +133,7 @@ impl Zoo {
     ///
     /// An error only for what concerns every model: `todos` or `sinks` not one per member,
     /// an index outside `images`, the decoding threads not starting.
-    pub fn run<S: Sink>(
+    pub fn run<S: Sink + Send>(
         &mut self,
         images: &[ImageEntry],
         todos: &[Vec<usize>],
@@ -206,26 +206,51 @@ impl Zoo {
                     }
                     return Ok(false);
                 }
-                for k in live {
-                    let m = group[k];
-                    let part = batch.subset(&wanted[k], tensor_len);
+                // The group's live models, each with its own classifier, sink and outcome,
+                // are fed the batch side by side, one thread each (one model: on this one).
+                let mut work: Vec<Work<'_, S>> = Vec::with_capacity(live.len());
+                let in_group = |m: usize| group.binary_search(&m).ok();
+                for ((m, member), (sink, outcome)) in members
+                    .iter_mut()
+                    .enumerate()
+                    .zip(sinks.iter_mut().zip(outcomes.iter_mut()))
+                {
+                    if let (Some(k), true) = (in_group(m), outcome.is_ok()) {
+                        work.push(Work {
+                            wanted: &wanted[k],
+                            member,
+                            sink,
+                            outcome,
+                        });
+                    }
+                }
+                let feed_one = |work: Work<'_, S>| {
+                    let part = batch.subset(work.wanted, tensor_len);
                     let part = part.as_ref().unwrap_or(batch);
-                    let Ok(stats) = &mut outcomes[m] else {
-                        continue;
+                    let Ok(stats) = work.outcome.as_mut() else {
+                        return;
                     };
-                    let sink = &mut sinks[m];
                     let fed = feed(
-                        &mut members[m].classifier,
+                        &mut work.member.classifier,
                         &config,
                         images,
                         part,
-                        sink,
+                        work.sink,
                         stats,
                     )
-                    .and_then(|()| sink.batch_done(part.len()));
+                    .and_then(|()| work.sink.batch_done(part.len()));
                     if let Err(err) = fed {
-                        outcomes[m] = Err(err);
+                        *work.outcome = Err(err);
                     }
+                };
+                if work.len() == 1 {
+                    work.into_iter().for_each(feed_one);
+                } else {
+                    std::thread::scope(|scope| {
+                        for one in work {
+                            scope.spawn(|| feed_one(one));
+                        }
+                    });
                 }
                 Ok(true)
             })?;
@@ -234,8 +259,17 @@ impl Zoo {
     }
 }
 
+/// One model's share of a batch: what it wants of it, and its own classifier, sink and
+/// outcome (borrowed apart from the other models', so the models run side by side).
+struct Work<'a, S> {
+    wanted: &'a [bool],
+    member: &'a mut Evaluator,
+    sink: &'a mut S,
+    outcome: &'a mut Result<RunStats>,
+}
+
 /// What happened to one model of a pass, for the pass record.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ModelOutcome {
     /// The model as given.
     pub model: PathBuf,
@@ -258,7 +292,7 @@ pub struct ModelOutcome {
 }
 
 /// One preprocessing group, for the pass record.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GroupRecord {
     /// The group's number (in the order of its first model).
     pub group: usize,
@@ -268,14 +302,23 @@ pub struct GroupRecord {
     pub models: Vec<String>,
 }
 
-/// The record of a pass (`zoo.json` in the output folder): the groups, and each model's
-/// outcome.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+/// The record of a pass (`zoo.json` in the output folder; a shard's is
+/// `zoo.shard-K-of-N.json`): the groups, and each model's outcome.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PassRecord {
     /// The preprocessing groups.
     pub groups: Vec<GroupRecord>,
     /// Each model given, in order.
     pub models: Vec<ModelOutcome>,
+    /// The whole image list the pass (or its shards) took its images from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_list: Option<imagenetx_infer::ImageListId>,
+    /// The shard of a sharded pass (`evaluate --out-dir --shard`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<imagenetx_infer::ShardRecord>,
+    /// The shards merged into this record (`merge --out-dir`): how many.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_shards: Option<usize>,
 }
 
 impl Zoo {
@@ -299,6 +342,27 @@ impl Zoo {
 impl PassRecord {
     /// The file name of the record in the output folder.
     pub const FILE_NAME: &'static str = "zoo.json";
+
+    /// The record's path in the output folder `out_dir`: `zoo.json`, or for a shard
+    /// `zoo.shard-K-of-N.json`.
+    pub fn path(out_dir: &Path, shard: Option<crate::Shard>) -> PathBuf {
+        let path = out_dir.join(Self::FILE_NAME);
+        match shard {
+            Some(shard) => shard.predictions_path(&path),
+            None => path,
+        }
+    }
+
+    /// Reads a record written by [`PassRecord::write`].
+    pub fn read(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Error::invalid(format!(
+                "{}: not a pass record (zoo.json) of imagenetx evaluate --out-dir: {e}",
+                path.display()
+            ))
+        })
+    }
 
     /// Writes the record as pretty JSON (atomically).
     pub fn write(&self, path: &Path) -> Result<()> {

@@ -328,7 +328,7 @@ const NONE: u64 = u64::MAX;
 /// an image by name, and to write rows sorted. Four bytes an image.
 pub struct ImageKeys<'a> {
     len: usize,
-    name: Box<dyn Fn(usize) -> &'a str + Sync + 'a>,
+    name: Box<dyn Fn(usize) -> &'a str + Send + Sync + 'a>,
     sorted: Vec<u32>,
 }
 
@@ -343,7 +343,7 @@ impl std::fmt::Debug for ImageKeys<'_> {
 impl<'a> ImageKeys<'a> {
     /// The keys of `len` images, image `i` named `name(i)` (names must be distinct, as image
     /// discovery guarantees; of equal names the first is found).
-    pub fn new(len: usize, name: impl Fn(usize) -> &'a str + Sync + 'a) -> Self {
+    pub fn new(len: usize, name: impl Fn(usize) -> &'a str + Send + Sync + 'a) -> Self {
         let mut sorted: Vec<u32> = (0..len as u32).collect();
         sorted.sort_unstable_by(|&a, &b| name(a as usize).cmp(name(b as usize)).then(a.cmp(&b)));
         ImageKeys {

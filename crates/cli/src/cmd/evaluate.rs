@@ -36,8 +36,10 @@ pub struct Args {
     /// Many models in one pass: write each model's predictions CSV and run record into DIR
     /// (`MODEL_STEM.predictions.csv`, `MODEL_STEM.run.json`) and the pass record `zoo.json`.
     /// Models with the same resolved preprocessing form a group whose images are decoded
-    /// once; a model that fails is named with the reason and the others go on.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["out", "shard", "analysis_out", "plots"])]
+    /// once; a model that fails is named with the reason and the others go on. With
+    /// --shard K/N each model's outputs and the pass record get `.shard-K-of-N`
+    /// (`zoo.shard-K-of-N.json`); `imagenetx merge --out-dir DIR` joins them.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["out", "analysis_out", "plots"])]
     pub out_dir: Option<PathBuf>,
     /// With --out-dir: also the models listed in FILE, one path per line (relative to the
     /// file's folder; blank lines and `#` comments left out).

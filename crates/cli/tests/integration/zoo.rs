@@ -333,3 +333,133 @@ fn one_report_covers_every_model_that_completed() {
         "{stdout}"
     );
 }
+
+fn merge_pass(out_dir: &Path) -> Output {
+    output(
+        Command::new(imagenetx())
+            .args(["merge", "--out-dir"])
+            .arg(out_dir)
+            .stdin(Stdio::null()),
+    )
+}
+
+#[test]
+fn a_sharded_pass_merges_into_the_one_process_pass_byte_for_byte() {
+    let dir = temp_dir();
+    let images = root().join("fixtures/photos");
+    // Two groups (NCHW 224, 160x160) and a model that cannot load.
+    let names = ["nchw_dynamic", "softmax", "input160"];
+    let with_models = |cmd: &mut Command| {
+        for name in names {
+            cmd.arg(model(name));
+        }
+        cmd.arg(model("not_onnx"));
+    };
+    let whole = dir.path().join("whole");
+    let mut cmd = evaluate(&images);
+    with_models(&mut cmd);
+    let run = output(cmd.arg("--out-dir").arg(&whole));
+    assert_eq!(code(&run), Some(1), "stderr:\n{}", text(&run.stderr));
+
+    let shards = dir.path().join("shards");
+    for k in 0..3 {
+        let mut cmd = evaluate(&images);
+        with_models(&mut cmd);
+        // One shard takes its index from Slurm's array variables, as a job array task does.
+        if k == 1 {
+            cmd.args(["--shard", "auto"])
+                .env("SLURM_ARRAY_TASK_ID", "1")
+                .env("SLURM_ARRAY_TASK_COUNT", "3");
+        } else {
+            cmd.arg("--shard").arg(format!("{k}/3"));
+        }
+        let run = output(cmd.arg("--out-dir").arg(&shards));
+        assert_eq!(code(&run), Some(1), "shard {k}:\n{}", text(&run.stderr));
+        let record = shards.join(format!("zoo.shard-{k}-of-3.json"));
+        assert!(record.is_file(), "shard {k}: no {}", record.display());
+        for name in names {
+            let csv = shards.join(format!("{name}.shard-{k}-of-3.predictions.csv"));
+            assert!(csv.is_file(), "shard {k}: no {}", csv.display());
+        }
+        // Before every shard ran, the pass does not merge, and says which shard is missing.
+        if k == 1 {
+            let early = merge_pass(&shards);
+            assert_eq!(code(&early), Some(2), "{}", text(&early.stderr));
+            assert!(
+                text(&early.stderr).contains("zoo.shard-2-of-3.json"),
+                "{}",
+                text(&early.stderr)
+            );
+            assert!(!shards.join("zoo.json").exists());
+        }
+    }
+    let merged = merge_pass(&shards);
+    let stderr = text(&merged.stderr);
+    // One model never loaded: named, and the exit says something is missing.
+    assert_eq!(code(&merged), Some(1), "stderr:\n{stderr}");
+    assert!(
+        stderr.contains("not_onnx: not merged (failed): shard 0 failed:"),
+        "{stderr}"
+    );
+    for name in names {
+        assert!(
+            csv(&shards, name) == csv(&whole, name),
+            "{name}: the merged shards differ from the one-process pass"
+        );
+        let record: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(shards.join(format!("{name}.predictions.run.json"))).expect("record"),
+        )
+        .expect("JSON");
+        assert_eq!(
+            record["merged"].as_array().expect("merged").len(),
+            3,
+            "{name}"
+        );
+    }
+    let record = pass_record(&shards);
+    assert_eq!(record["merged_shards"], 3);
+    assert_eq!(record["image_list"]["images"], 5);
+    assert_eq!(record["image_list"], pass_record(&whole)["image_list"]);
+    assert_eq!(
+        groups(&record),
+        groups(&pass_record(&whole)),
+        "the merged pass record's models, groups and states"
+    );
+    for m in record["models"].as_array().expect("models") {
+        if m["state"] == "complete" {
+            assert_eq!(m["predicted"], 5, "{m}");
+        }
+    }
+    // The merged CSVs are runs as any: `analyze` and `report` read them.
+    let report = dir.path().join("report.html");
+    let run = output(
+        Command::new(imagenetx())
+            .args(["merge", "--out-dir"])
+            .arg(&shards)
+            .arg("--report")
+            .arg(&report)
+            .arg("--images")
+            .arg(&images)
+            .arg("--image-annotations")
+            .arg(fixture("photos/annotations.jsonl"))
+            .stdin(Stdio::null()),
+    );
+    assert_eq!(code(&run), Some(1), "stderr:\n{}", text(&run.stderr));
+    let html = std::fs::read_to_string(&report).expect("report");
+    for name in names {
+        assert!(html.contains(name), "the report lacks {name}");
+    }
+
+    // Shards of another cut in the same folder are refused, naming both counts.
+    let mut cmd = evaluate(&images);
+    with_models(&mut cmd);
+    let run = output(cmd.args(["--shard", "0/2", "--out-dir"]).arg(&shards));
+    assert_eq!(code(&run), Some(1), "{}", text(&run.stderr));
+    let mixed = merge_pass(&shards);
+    assert_eq!(code(&mixed), Some(2));
+    assert!(
+        text(&mixed.stderr).contains("holds shards of 2 and of 3"),
+        "{}",
+        text(&mixed.stderr)
+    );
+}

@@ -8,8 +8,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use imagenetx::shard::image_list_id;
 use imagenetx::zoo::{expand_models, predictions_path, read_model_list};
-use imagenetx::{ModelOutcome, PassRecord, ReportRequest, RunOutput, Truth, Zoo};
+use imagenetx::{ModelOutcome, PassRecord, ReportRequest, RunOutput, Truth, Zoo, take_shard};
 use imagenetx_dataset::discover_images_in;
 use imagenetx_infer::CheckpointPolicy;
 use imagenetx_report::{Cell, Table};
@@ -33,14 +34,39 @@ pub(super) fn run(
     }
     let models = expand_models(&given)?;
     imagenetx::zoo::check_names(&models)?;
+    let shard = args
+        .shard
+        .map(|request| request.resolve(args.shards))
+        .transpose()?;
     // Fail early: every output is taken and checked writable before any image is read.
     ensure_dir(out_dir)?;
-    let outputs: Vec<RunOutput> = models
+    let mut outputs: Vec<RunOutput> = models
         .iter()
-        .map(|model| RunOutput::prepare(&predictions_path(out_dir, model)))
+        .map(|model| {
+            let out = predictions_path(out_dir, model);
+            RunOutput::prepare(&shard.map_or(out.clone(), |s| s.predictions_path(&out)))
+        })
         .collect::<Result<_, _>>()?;
     check_outputs_writable(args)?;
-    let list = discover_images_in(&args.images, args.limit)?;
+    let mut list = discover_images_in(&args.images, args.limit)?;
+    let image_list = Some(image_list_id(&list.images));
+    let mut shard_record = None;
+    if let Some(shard) = shard {
+        let sharded = take_shard(list, shard);
+        eprintln!(
+            "shard {shard}: images {}..{} of {} sorted by file name ({} images)",
+            sharded.shard.start,
+            sharded.shard.end,
+            sharded.image_list.images,
+            sharded.list.images.len()
+        );
+        outputs = outputs
+            .into_iter()
+            .map(|output| output.for_shard(&sharded))
+            .collect();
+        shard_record = Some(sharded.shard);
+        list = sharded.list;
+    }
 
     let zoo = Zoo::new(&models, &evaluator_config(args, PathBuf::new()))?;
     let mut outcomes: Vec<ModelOutcome> = models
@@ -191,8 +217,11 @@ pub(super) fn run(
     let record = PassRecord {
         groups: zoo.group_records(),
         models: outcomes,
+        image_list,
+        shard: shard_record,
+        merged_shards: None,
     };
-    let record_path = out_dir.join(PassRecord::FILE_NAME);
+    let record_path = PassRecord::path(out_dir, shard);
     record.write(&record_path)?;
     if let Some(signal) = interrupted {
         bail!(
