@@ -3,8 +3,10 @@
 //! shard from `JOB_COMPLETION_INDEX`; each pod's command, run here as written (its shell
 //! wrapper included) with the volumes' mount paths mapped to local folders and
 //! `JOB_COMPLETION_INDEX` set as Kubernetes sets it, writes its shard; the merge Job's
-//! command then writes what one process writes, byte for byte. A manifest that disagrees with
-//! the command line fails here.
+//! command then writes what one process writes, byte for byte. The same for the pass Jobs
+//! (`evaluate-pass-job.yaml`, `merge-pass-job.yaml`: every model of the models volume in one
+//! pass per pod, then `merge --out-dir`), model by model. A manifest that disagrees with the
+//! command line fails here.
 //!
 //! Needs ONNX Runtime (`just setup-ort`): the runtime volume is mapped to its cache folder.
 
@@ -112,10 +114,12 @@ fn run(argv: &[String], env: &[(String, String)], bin_dir: &Path, extra: &[(&str
     );
 }
 
-#[test]
-fn indexed_job_and_merge_job_run_as_the_cli_expects() {
-    let evaluate_job = manifest("evaluate-job.yaml");
-    let merge_job = manifest("merge-job.yaml");
+/// Checks an Indexed Job and its merge Job, then runs every pod's command and the merge's
+/// with the models volume holding `models` (fixture name, file name there). Returns the
+/// temporary folder and the local outputs volume.
+fn run_jobs(evaluate: &str, merge: &str, models: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+    let evaluate_job = manifest(evaluate);
+    let merge_job = manifest(merge);
     assert_eq!(evaluate_job["kind"], "Job");
     assert_eq!(get(&evaluate_job, &["spec", "completionMode"]), "Indexed");
     let completions = get(&evaluate_job, &["spec", "completions"])
@@ -128,19 +132,24 @@ fn indexed_job_and_merge_job_run_as_the_cli_expects() {
     assert_eq!(merge_job["kind"], "Job");
 
     let dir = temp_dir();
-    let models = dir.path().join("models");
+    let models_dir = dir.path().join("models");
     let outputs = dir.path().join("outputs");
     let bin = dir.path().join("bin");
-    for d in [&models, &outputs, &bin] {
+    for d in [&models_dir, &outputs, &bin] {
         std::fs::create_dir_all(d).unwrap();
     }
-    let model = fixture("models/nchw_dynamic.onnx");
-    std::fs::copy(&model, models.join("model.onnx")).unwrap();
+    for (fixture_name, file) in models {
+        std::fs::copy(
+            fixture(format!("models/{fixture_name}.onnx")),
+            models_dir.join(file),
+        )
+        .unwrap();
+    }
     std::os::unix::fs::symlink(imagenetx(), bin.join("imagenetx")).unwrap();
     let runtime = ort_cache_dir(OrtFlavour::Cpu);
     let mounts = BTreeMap::from([
         ("images", photos()),
-        ("models", models.clone()),
+        ("models", models_dir),
         ("runtime", runtime),
         ("outputs", outputs.clone()),
     ]);
@@ -176,11 +185,41 @@ fn indexed_job_and_merge_job_run_as_the_cli_expects() {
     }
     let (merge_argv, merge_env) = container(&merge_job, &mounts);
     run(&merge_argv, &merge_env, &bin, &[]);
+    (dir, outputs)
+}
 
+#[test]
+fn indexed_job_and_merge_job_run_as_the_cli_expects() {
+    let (dir, outputs) = run_jobs(
+        "evaluate-job.yaml",
+        "merge-job.yaml",
+        &[("nchw_dynamic", "model.onnx")],
+    );
     crate::shards::assert_merged_equals_one_process(
-        &model,
+        &fixture("models/nchw_dynamic.onnx"),
         &outputs.join("model.predictions.csv"),
         dir.path(),
         "the merge Job's CSV",
     );
+}
+
+#[test]
+fn the_pass_jobs_merge_every_model_as_one_process_writes_it() {
+    let names = ["nchw_dynamic", "softmax", "input160"];
+    let models: Vec<(&str, String)> = names.iter().map(|n| (*n, format!("{n}.onnx"))).collect();
+    let models: Vec<(&str, &str)> = models.iter().map(|(n, f)| (*n, f.as_str())).collect();
+    let (dir, outputs) = run_jobs("evaluate-pass-job.yaml", "merge-pass-job.yaml", &models);
+    let pass = outputs.join("pass");
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(pass.join("zoo.json")).expect("zoo.json"))
+            .expect("JSON");
+    assert_eq!(record["merged_shards"], 4, "{record}");
+    for name in names {
+        crate::shards::assert_merged_equals_one_process(
+            &fixture(format!("models/{name}.onnx")),
+            &pass.join(format!("{name}.predictions.csv")),
+            dir.path(),
+            &format!("{name}: the pass merge Job's CSV"),
+        );
+    }
 }
