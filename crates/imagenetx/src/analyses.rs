@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use imagenetx_dataset::labels::ClassNames;
 use imagenetx_dataset::{
     AnnotatedSet, AnnotationDir, ParsedPredictions, PredictionFile, collect_prediction_files,
-    discover_images, parse_predictions,
+    discover_images_in, parse_predictions,
 };
 use imagenetx_factors::compare::Comparison;
 use imagenetx_factors::intervals::{IntervalOptions, ModelIntervals, model_intervals};
@@ -684,9 +684,10 @@ pub struct ReportRequest {
     pub intervals: IntervalOptions,
     /// Make annotated images without a prediction an error instead of leaving them out.
     pub strict: bool,
-    /// Folder of the images, for thumbnails in the gallery (found by file name,
-    /// recursively); `None` for none.
-    pub images: Option<PathBuf>,
+    /// The images, for thumbnails in the gallery (found by file name): what `evaluate
+    /// --images` takes (folders, searched recursively, tar/WebDataset/parquet archives, read in
+    /// place, patterns); empty for none.
+    pub images: Vec<PathBuf>,
     /// Misclassified images shown per factor and model.
     pub gallery_per_factor: usize,
     /// Longest side of the gallery thumbnails, in pixels.
@@ -704,7 +705,7 @@ impl Default for ReportRequest {
             analysis: AnalysisOptions::default(),
             intervals: IntervalOptions::default(),
             strict: false,
-            images: None,
+            images: Vec::new(),
             gallery_per_factor: report.gallery_per_factor,
             thumbnail_size: report.thumbnail_size,
             title: report.title,
@@ -745,21 +746,20 @@ pub fn assemble_report(predictions: &[PathBuf], request: &ReportRequest) -> Resu
         predictions_of.push(aligned.predictions);
         described.push((analysis, metadata));
     }
-    let image_paths = match &request.images {
-        Some(root) => discover_images(root, None)?
+    let images = if request.images.is_empty() {
+        Default::default()
+    } else {
+        discover_images_in(&request.images, None)?
             .images
             .into_iter()
-            // Thumbnails are read from image files; archive members have none.
-            .filter(|e| e.archive_member().is_none())
-            .map(|e| (e.file_name().to_string(), e.path().to_path_buf()))
-            .collect(),
-        None => Default::default(),
+            .map(|e| (e.file_name().to_string(), e))
+            .collect()
     };
     let options = ReportOptions {
         title: request.title.clone(),
         gallery_per_factor: request.gallery_per_factor,
         seed: request.intervals.seed(),
-        image_paths,
+        images,
         thumbnail_size: request.thumbnail_size,
         intervals: Some(request.intervals),
         thumbnail_budget: THUMBNAIL_BUDGET,

@@ -216,11 +216,11 @@ impl Truth {
         };
         let options = imagenetx_report::assemble::ReportOptions {
             title: format!("ImageNet-X report: {model}"),
-            // Thumbnails are of annotated image files only (not of archive members).
-            image_paths: images
+            // Thumbnails of the annotated images (files or archive members).
+            images: images
                 .iter()
-                .filter(|i| i.archive_member().is_none() && set.position(i.file_name()).is_some())
-                .map(|i| (i.file_name().to_string(), i.path().to_path_buf()))
+                .filter(|i| set.position(i.file_name()).is_some())
+                .map(|i| (i.file_name().to_string(), i.clone()))
                 .collect(),
             ..imagenetx_report::assemble::ReportOptions::default()
         };

@@ -78,5 +78,5 @@ pub use limits::{
     BudgetPermit, DEFAULT_DECODE_BUDGET, DEFAULT_MAX_FILE_BYTES, DecodeBudget, DecodeWarning,
     REFUSE_PIXELS, ReadLimits, WARN_PIXELS,
 };
-pub use pipeline::{Preprocessor, RETAIN_MAX_BYTES, decode_file};
+pub use pipeline::{Preprocessor, RETAIN_MAX_BYTES, decode_file, decode_read};
 pub use resample::Coefficients;

@@ -335,6 +335,24 @@ pub fn decode_file(path: &Path, limits: ReadLimits) -> Result<RgbImage> {
     read_and_decode(&mut jpeg, path, &mut gate)
 }
 
+/// [`decode_file`] of an image held elsewhere (an archive member), with the same limits and
+/// budget: `read` is given the most bytes allowed and returns the image's bytes; `size`, when
+/// known beforehand, is checked and reserved before `read` is called (as
+/// [`Preprocessor::preprocess_read`]). `name` names the image in errors.
+pub fn decode_read(
+    name: &Path,
+    size: Option<u64>,
+    read: impl FnOnce(u64) -> std::io::Result<Vec<u8>>,
+    limits: ReadLimits,
+) -> Result<RgbImage> {
+    let mut gate = Gate::new(limits, Some(DecodeBudget::global().clone()));
+    let mut jpeg = JpegDecoder::new()?;
+    let bytes = read_bounded(name, size, read, &mut gate)?;
+    let mut out = RgbImage::default();
+    decode_into(&mut jpeg, &bytes, name, &mut out, &mut gate)?;
+    Ok(out)
+}
+
 /// Reads `path` through `gate` and decodes it to RGB.
 fn read_and_decode(jpeg: &mut JpegDecoder, path: &Path, gate: &mut Gate) -> Result<RgbImage> {
     let bytes = read_file(path, gate)?;

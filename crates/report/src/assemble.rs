@@ -8,10 +8,10 @@
 //! ([`AnnotatedSet`]); nothing reads flags or prints.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use imagenetx_dataset::AnnotatedSet;
 use imagenetx_dataset::labels::ClassNames;
+use imagenetx_dataset::{AnnotatedSet, ImageEntry};
 use imagenetx_factors::compare::compare;
 use imagenetx_factors::intervals::{IntervalOptions, model_intervals};
 use imagenetx_factors::{Factor, ModelAnalysis, Outcome, Prediction, outcomes};
@@ -36,8 +36,9 @@ pub struct ReportOptions {
     pub gallery_per_factor: usize,
     /// Seed of the gallery sample.
     pub seed: u64,
-    /// Image files by base file name, for thumbnails; empty for none.
-    pub image_paths: HashMap<String, PathBuf>,
+    /// The images by base file name (files, or members of archives), for thumbnails; empty
+    /// for none.
+    pub images: HashMap<String, ImageEntry>,
     /// Longest thumbnail side in pixels.
     pub thumbnail_size: u32,
     /// Intervals; `None` for none.
@@ -54,7 +55,7 @@ impl Default for ReportOptions {
             title: "ImageNet-X report".into(),
             gallery_per_factor: 12,
             seed: 0,
-            image_paths: HashMap::new(),
+            images: HashMap::new(),
             thumbnail_size: 128,
             intervals: Some(IntervalOptions::default()),
             thumbnail_budget: THUMBNAIL_BUDGET,
@@ -81,7 +82,7 @@ fn analysis_error(context: String) -> impl FnOnce(imagenetx_factors::Error) -> E
 /// Builds the report's data: per-model numbers with intervals, metaclass heatmap cells,
 /// the factor distribution and a gallery of each model's misclassified images per factor
 /// (`options.gallery_per_factor` sampled with `options.seed`, thumbnails when
-/// `options.image_paths` has the files). [`ReportInput::differences`] is left empty (see
+/// `options.images` has the images). [`ReportInput::differences`] is left empty (see
 /// [`model_differences`]).
 pub fn build_report(
     set: &AnnotatedSet,
@@ -269,7 +270,7 @@ pub fn model_differences(
 /// Thumbnails of the files named, decoded in parallel; files that are not found or do not
 /// decode get none (with a warning).
 fn thumbnails(wanted: &[&str], options: &ReportOptions) -> HashMap<String, Thumbnail> {
-    if options.image_paths.is_empty() {
+    if options.images.is_empty() {
         return HashMap::new();
     }
     let mut unique: Vec<&str> = wanted.to_vec();
@@ -277,16 +278,25 @@ fn thumbnails(wanted: &[&str], options: &ReportOptions) -> HashMap<String, Thumb
     unique.dedup();
     let missing = unique
         .iter()
-        .filter(|f| !options.image_paths.contains_key(**f))
+        .filter(|f| !options.images.contains_key(**f))
         .count();
     if missing > 0 {
         tracing::warn!("gallery: {missing} images not found in --images; shown without thumbnail");
     }
     unique
         .par_iter()
-        .filter_map(|file| options.image_paths.get(*file).map(|p| (*file, p)))
-        .filter_map(|(file, path)| {
-            match imagenetx_imaging::decode_file(path, ReadLimits::default()) {
+        .filter_map(|file| options.images.get(*file).map(|e| (*file, e)))
+        .filter_map(|(file, entry)| {
+            let decoded = match entry.archive_member() {
+                None => imagenetx_imaging::decode_file(entry.path(), ReadLimits::default()),
+                Some(member) => imagenetx_imaging::decode_read(
+                    entry.path(),
+                    member.size(),
+                    |limit| member.read(limit),
+                    ReadLimits::default(),
+                ),
+            };
+            match decoded {
                 Ok(image) => Thumbnail::jpeg_from_rgb(
                     image.width(),
                     image.height(),

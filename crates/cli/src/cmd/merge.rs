@@ -42,9 +42,10 @@ pub struct Args {
     /// With --out-dir: also write one HTML report of every merged model.
     #[arg(long, value_name = "FILE", requires = "out_dir")]
     pub report: Option<PathBuf>,
-    /// With --report: the folder of the images, for the gallery's thumbnails.
-    #[arg(long, value_name = "DIR", requires = "report")]
-    pub images: Option<PathBuf>,
+    /// With --report: the images, for the gallery's thumbnails (as `evaluate --images` takes
+    /// them: folders, archives, patterns).
+    #[arg(long, value_name = "PATH", num_args = 1.., requires = "report")]
+    pub images: Vec<PathBuf>,
     #[command(flatten)]
     pub annotations: AnnotationArgs,
 }

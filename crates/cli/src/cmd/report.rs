@@ -27,9 +27,11 @@ pub struct Args {
     /// HTML report or Markdown summary.
     #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
     pub format: ReportFormat,
-    /// Folder of the images, for thumbnails in the gallery (found by file name, recursively).
-    #[arg(long, value_name = "DIR")]
-    pub images: Option<PathBuf>,
+    /// The images, for thumbnails in the gallery (found by file name): folders (searched
+    /// recursively), or what `evaluate --images` reads in place (tar, WebDataset and parquet
+    /// archives, patterns).
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub images: Vec<PathBuf>,
     #[command(flatten)]
     pub annotations: AnnotationArgs,
     #[command(flatten)]

@@ -464,3 +464,65 @@ fn shards_of_archives_merge_into_the_folders_run() {
         );
     }
 }
+
+/// The gallery's thumbnails of a report, in page order.
+fn thumbnails(html: &Path) -> Vec<String> {
+    let page = std::fs::read_to_string(html).expect("the report");
+    page.split("data:image/jpeg;base64,")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn reports_of_archived_images_have_the_folders_thumbnails() {
+    let dir = imagenetx_test_support::temp_dir();
+    let photos = root().join("fixtures/photos");
+    let annotations = photos.join("annotations.jsonl");
+    let members = images(PHOTOS.len(), |i| PHOTOS[i].to_string());
+    let tar = dir.path().join("photos.tar");
+    tar_of(&tar, &members);
+    let parquet = dir.path().join("photos.parquet");
+    let rows: Vec<(String, Vec<u8>, Option<i64>)> = members
+        .iter()
+        .map(|(name, bytes)| (format!("photos/{name}"), bytes.clone(), None))
+        .collect();
+    parquet_of(&parquet, &rows, true);
+
+    let report_of = |what: &str, source: &Path| {
+        let html = dir.path().join(format!("{what}.html"));
+        let out = dir.path().join(format!("{what}.csv"));
+        let flags = [
+            "--image-annotations",
+            annotations.to_str().expect("UTF-8 path"),
+            "--report",
+            html.to_str().expect("UTF-8 path"),
+        ];
+        ok(&evaluate(&[source], &out, &flags));
+        (out, thumbnails(&html))
+    };
+    let (folder_csv, want) = report_of("folder", &photos);
+    assert!(!want.is_empty(), "the folder's report has no thumbnail");
+    for (what, source) in [("tar", &tar), ("parquet", &parquet)] {
+        let (_, got) = report_of(what, source);
+        assert_eq!(
+            got, want,
+            "{what}: the report's thumbnails differ from the folder's"
+        );
+    }
+    // `imagenetx report --images ARCHIVE` finds them too.
+    let html = dir.path().join("report-tar.html");
+    let run = Command::new(imagenetx())
+        .arg("report")
+        .arg(&folder_csv)
+        .arg("--image-annotations")
+        .arg(&annotations)
+        .arg("--images")
+        .arg(&tar)
+        .arg("--out")
+        .arg(&html)
+        .output()
+        .expect("run imagenetx report");
+    ok(&run);
+    assert_eq!(thumbnails(&html), want, "report --images TAR");
+}

@@ -276,11 +276,7 @@ pub(super) fn run(
 fn write_report(args: &Args, path: &Path, predictions: &[PathBuf]) -> anyhow::Result<()> {
     let request = ReportRequest {
         annotations: args.annotations.options(),
-        // Thumbnails come from image files: a single folder of them.
-        images: match args.images.as_slice() {
-            [folder] if folder.is_dir() => Some(folder.clone()),
-            _ => None,
-        },
+        images: args.images.clone(),
         ..ReportRequest::default()
     };
     let input = imagenetx::assemble_report(predictions, &request)?;
