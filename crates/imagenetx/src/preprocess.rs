@@ -404,8 +404,14 @@ pub fn resolve(info: &ModelInfo, overrides: &PreprocessSpec) -> Result<ResolvedP
         })
         .transpose()?
         .flatten();
+    // A size the caller gave a symbolic input is not the model's own: say so when it clashes.
+    let fixed_by = if info.input.size.is_some() {
+        "--input-size sets the model's input to"
+    } else {
+        MODEL_FIXES
+    };
     let mut resolved = resolve_inner(
-        fixed,
+        (fixed, fixed_by),
         side.as_ref(),
         metadata.as_ref().zip(metadata_text.as_deref()),
         overrides,
@@ -500,7 +506,7 @@ pub fn resolve_with_side_files(
 ) -> Result<ResolvedPreprocess> {
     let text = metadata.map(|m| serde_json::to_string(m).unwrap_or_default());
     resolve_inner(
-        fixed,
+        (fixed, MODEL_FIXES),
         side,
         metadata.zip(text.as_deref()),
         overrides,
@@ -508,8 +514,12 @@ pub fn resolve_with_side_files(
     )
 }
 
+/// How a clash with a size the model fixes is worded.
+const MODEL_FIXES: &str = "the model's input is fixed at";
+
+/// The layers resolved; `fixed`: the input's fixed size, and how to word a clash with it.
 fn resolve_inner(
-    fixed: Option<(u32, u32)>,
+    (fixed, fixed_by): (Option<(u32, u32)>, &str),
     side: Option<&SideFiles>,
     metadata: Option<(&PreprocessSpec, &str)>,
     overrides: &PreprocessSpec,
@@ -593,10 +603,11 @@ fn resolve_inner(
     {
         let from = match sources.crop.layer {
             Layer::SideFile => format!(" (crop from {})", sources.crop.detail),
-            _ => String::new(),
+            Layer::ModelMetadata | Layer::Caller => format!(" (crop from {})", sources.crop),
+            Layer::Default | Layer::ModelInput => String::new(),
         };
         return Err(Error::invalid(format!(
-            "the crop is {}x{}, but the model's input is fixed at {h}x{w}{from}",
+            "the crop is {}x{}, but {fixed_by} {h}x{w}{from}",
             config.crop_height, config.crop_width
         )));
     }
@@ -844,7 +855,7 @@ mod tests {
             .to_string();
         assert_eq!(
             err,
-            "the crop is 256x256, but the model's input is fixed at 224x224"
+            "the crop is 256x256, but the model's input is fixed at 224x224 (crop from caller: --crop 256)"
         );
     }
 

@@ -52,29 +52,60 @@ pub struct Zoo {
     groups: Vec<Vec<usize>>,
     group_of: Vec<usize>,
     failures: Vec<ModelFailure>,
+    /// Each member's memory when loaded (bytes; see [`Zoo::footprint`]).
+    footprints: Vec<u64>,
+    /// Bytes of loaded models allowed at once.
+    budget: u64,
 }
 
 impl Zoo {
     /// Loads every model of `models` with the settings of `base` (its `model` is not used) and
     /// groups them by their resolved preprocessing. Two models with the same name (file stem)
     /// are refused, naming both; a model that cannot be loaded is listed in
-    /// [`Zoo::failures`]. An error only when no model is given.
+    /// [`Zoo::failures`]. An error only when no model is given. The loaded models are kept
+    /// under [`default_memory_budget`] (see [`Zoo::with_budget`]).
     pub fn new(models: &[PathBuf], base: &EvaluatorConfig) -> Result<Self> {
+        Self::with_budget(models, base, default_memory_budget())
+    }
+
+    /// [`Zoo::new`] keeping at most `budget` bytes of models loaded at once: each model is
+    /// loaded to inspect it and its session released when keeping it would pass the budget;
+    /// [`Zoo::run`] then runs a group whose models do not fit together in several decode
+    /// passes ([`Zoo::passes`]), each with the models that fit, opened for it and released
+    /// after. A model's bytes are its [`footprint`](Zoo::footprint).
+    pub fn with_budget(models: &[PathBuf], base: &EvaluatorConfig, budget: u64) -> Result<Self> {
         check_names(models)?;
         let mut zoo = Zoo {
             members: Vec::new(),
             groups: Vec::new(),
             group_of: Vec::new(),
             failures: Vec::new(),
+            footprints: Vec::new(),
+            budget,
         };
+        let mut loaded = 0u64;
         let mut keys: HashMap<(String, usize), usize> = HashMap::new();
         for model in models {
             let config = EvaluatorConfig {
                 model: model.clone(),
                 ..base.clone()
             };
-            let evaluator = match Evaluator::new(config) {
+            let before = resident_bytes();
+            let mut evaluator = match Evaluator::new(config) {
                 Ok(evaluator) => evaluator,
+                Err(err) => {
+                    zoo.failures.push(ModelFailure {
+                        model: model.clone(),
+                        reason: err.to_string(),
+                    });
+                    continue;
+                }
+            };
+            // What it takes: the growth of the resident memory while it loaded and while it
+            // ran one batch of the pass's size (ONNX Runtime keeps the buffers of its largest
+            // batch), at least the size of its files (a freed arena may have been reused).
+            let grown = match measure_batch(&mut evaluator, before) {
+                Ok(grown) => grown,
                 Err(err) => {
                     zoo.failures.push(ModelFailure {
                         model: model.clone(),
@@ -94,9 +125,48 @@ impl Zoo {
             });
             zoo.groups[group].push(member);
             zoo.group_of.push(group);
+            let footprint = grown.max(model_bytes(&evaluator.config().model));
+            if loaded.saturating_add(footprint) > budget {
+                evaluator.classifier.release();
+            } else {
+                loaded += footprint;
+            }
+            zoo.footprints.push(footprint);
             zoo.members.push(evaluator);
         }
         Ok(zoo)
+    }
+
+    /// The memory member `member` took when it was loaded: the growth of the process's
+    /// resident memory while it loaded (its weights, ONNX Runtime's buffers and the probe), at
+    /// least the size of its files.
+    pub fn footprint(&self, member: usize) -> u64 {
+        self.footprints[member]
+    }
+
+    /// The bytes of loaded models allowed at once.
+    pub fn memory_budget(&self) -> u64 {
+        self.budget
+    }
+
+    /// The decode passes of group `group`: its members cut, in order, into runs whose
+    /// footprints fit the budget together (a model larger than the budget alone is a pass of
+    /// its own). One pass when they all fit.
+    pub fn passes(&self, group: usize) -> Vec<Vec<usize>> {
+        let mut passes: Vec<Vec<usize>> = Vec::new();
+        let mut bytes = 0u64;
+        for &m in &self.groups[group] {
+            let fits = bytes.saturating_add(self.footprints[m]) <= self.budget;
+            match passes.last_mut() {
+                Some(pass) if fits => pass.push(m),
+                _ => {
+                    passes.push(vec![m]);
+                    bytes = 0;
+                }
+            }
+            bytes = bytes.saturating_add(self.footprints[m]);
+        }
+        passes
     }
 
     /// The models that were loaded, in the order given (failed ones left out).
@@ -155,13 +225,38 @@ impl Zoo {
         }
         let mut outcomes: Vec<Result<RunStats>> = (0..n).map(|_| Ok(RunStats::default())).collect();
         let mut stopped = false;
-        for group in &self.groups {
+        let passes: Vec<Vec<usize>> = (0..self.groups.len())
+            .flat_map(|g| self.passes(g))
+            .collect();
+        for group in &passes {
             if stopped {
                 break;
             }
             let Some(&first) = group.first() else {
                 continue;
             };
+            // This pass's models open, the others released if keeping them would pass the
+            // budget; a model that cannot be opened again is dropped with the reason.
+            let open: u64 = (0..n)
+                .filter(|m| !group.contains(m) && self.members[*m].classifier.is_open())
+                .map(|m| self.footprints[m])
+                .sum();
+            let needed: u64 = group.iter().map(|&m| self.footprints[m]).sum();
+            if open.saturating_add(needed) > self.budget {
+                for (m, member) in self.members.iter_mut().enumerate() {
+                    if !group.contains(&m) {
+                        member.classifier.release();
+                    }
+                }
+            }
+            for &m in group {
+                if outcomes[m].is_ok() {
+                    let runtime = self.members[m].runtime();
+                    if let Err(err) = self.members[m].classifier.reopen(runtime) {
+                        outcomes[m] = Err(err.into());
+                    }
+                }
+            }
             let lead = &self.members[first];
             let config = lead.preprocessing().config.clone();
             let tensor_len = config.tensor_len();
@@ -370,6 +465,68 @@ impl PassRecord {
             .map_err(|e| Error::invalid(format!("cannot serialise the pass record: {e}")))?;
         crate::write_file(path, &json)
     }
+}
+
+/// The bytes of loaded models a [`Zoo`] keeps at most by default: half of the memory
+/// available now (Linux's `MemAvailable`), else 8 GiB.
+pub fn default_memory_budget() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| kib_field(&text, "MemAvailable:"))
+        .map_or(8 << 30, |available| available / 2)
+}
+
+/// Runs one batch of the pass's size (zeros) through a freshly loaded `evaluator`, and returns
+/// how much the resident memory grew from `before` (taken before it loaded), the batch's own
+/// input buffer left out; 0 when the resident memory is not known.
+fn measure_batch(evaluator: &mut Evaluator, before: Option<u64>) -> Result<u64> {
+    let loaded = resident_bytes();
+    let config = &evaluator.preprocessing().config;
+    let n = evaluator.batch_size();
+    let shape = config
+        .layout
+        .shape(n, config.crop_height as usize, config.crop_width as usize);
+    let zeros = vec![0.5f32; n * config.tensor_len()];
+    let with_buffer = resident_bytes();
+    evaluator
+        .classifier
+        .classify_slice(&zeros, shape)
+        .map_err(|e| Error::from(e).context(format!("running a batch of {n}")))?;
+    let after = resident_bytes();
+    Ok(match (before, loaded, with_buffer, after) {
+        (Some(before), Some(loaded), Some(with_buffer), Some(after)) => loaded
+            .saturating_sub(before)
+            .saturating_add(after.saturating_sub(with_buffer)),
+        _ => 0,
+    })
+}
+
+/// The resident memory of this process (Linux's `VmRSS`), if known.
+fn resident_bytes() -> Option<u64> {
+    kib_field(
+        &std::fs::read_to_string("/proc/self/status").ok()?,
+        "VmRSS:",
+    )
+}
+
+/// A `NAME: N kB` line of a `/proc` file, in bytes.
+fn kib_field(text: &str, name: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with(name))?;
+    let kib: u64 = line[name.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib.saturating_mul(1024))
+}
+
+/// The size of a model's file (its export folder's model file), 0 when unknown.
+fn model_bytes(model: &Path) -> u64 {
+    crate::sidefiles::model_file(model)
+        .ok()
+        .and_then(|file| std::fs::metadata(file).ok())
+        .map_or(0, |m| m.len())
 }
 
 /// Refuses two models with the same name (file stem): their outputs would have the same

@@ -179,9 +179,12 @@ pub type ImageResult = Result<TopK>;
 /// build one classifier per inference worker.
 #[derive(Debug)]
 pub struct Classifier {
-    session: Session,
+    /// `None` while released ([`Classifier::release`]).
+    session: Option<Session>,
     info: ModelInfo,
     provider: ProviderReport,
+    /// What it was built from, to open the session again.
+    config: ClassifierConfig,
 }
 
 impl Classifier {
@@ -311,10 +314,44 @@ impl Classifier {
             decisions,
         };
         Ok(Classifier {
-            session,
+            session: Some(session),
             info,
             provider,
+            config: config.clone(),
         })
+    }
+
+    /// Frees the ONNX Runtime session (the model's weights and buffers) while keeping what
+    /// was found out about the model; [`Classifier::reopen`] opens it again. Classifying a
+    /// released classifier is an error.
+    pub fn release(&mut self) {
+        self.session = None;
+    }
+
+    /// Whether the session is open (not [released](Self::release)).
+    pub fn is_open(&self) -> bool {
+        self.session.is_some()
+    }
+
+    /// Opens the session of a [released](Self::release) classifier again, with the same
+    /// settings (nothing when it is open). An error when it cannot be opened, or when it
+    /// would run on another execution provider than the first time.
+    pub fn reopen(&mut self, runtime: &Runtime) -> Result<()> {
+        if self.session.is_some() {
+            return Ok(());
+        }
+        let (session, provider) = open_session(runtime, &self.config)?;
+        if provider.used != self.provider.used {
+            return Err(Error::Inference {
+                path: self.info.path.clone(),
+                message: format!(
+                    "opened again on {} where it first ran on {}",
+                    provider.used, self.provider.used
+                ),
+            });
+        }
+        self.session = Some(session);
+        Ok(())
     }
 
     /// What was decided about the model.
@@ -373,8 +410,12 @@ impl Classifier {
                 }
             };
             let run_dims = [chunk, dims[1], dims[2], dims[3]];
+            let session = self.session.as_mut().ok_or_else(|| Error::Inference {
+                path: self.info.path.clone(),
+                message: "the session was released (reopen it first)".into(),
+            })?;
             let (_, scores) = run_once(
-                &mut self.session,
+                session,
                 &self.info.path,
                 &self.info.input.name,
                 self.info.input.element_type,

@@ -45,6 +45,12 @@ pub struct Args {
     /// file's folder; blank lines and `#` comments left out).
     #[arg(long, value_name = "FILE", requires = "out_dir")]
     pub models_from: Option<PathBuf>,
+    /// With --out-dir: keep at most this many GiB of models loaded at once (each model counts
+    /// what loading it added to the process's memory, at least its file size). A group whose
+    /// models do not fit together is decoded in several passes, each with the models that
+    /// fit [default: half of the memory available at the start].
+    #[arg(long, value_name = "GIB", requires = "out_dir")]
+    pub model_memory: Option<f64>,
     /// Images: ImageNet val (flat `ILSVRC2012_val_*.JPEG` or class folders), the ImageNet-X
     /// training subset, or any folder of images (with --image-annotations for analysis); or,
     /// read in place, tar archives (`ILSVRC2012_img_val.tar`, class-folder tars, WebDataset

@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::OnceLock;
 
 use imagenetx_test_support::{fixture, python_script, run_ok, text};
@@ -166,6 +167,21 @@ fn symbolic_sizes_follow_the_crop_or_the_flag() {
     // The caller's crop wins over the size's fitted default; the resize is the metadata's.
     assert_eq!(sources["crop"]["detail"], "--crop 192", "{sources}");
     assert_eq!(sources["resize"]["layer"], "model_metadata", "{sources}");
+    // A crop that contradicts the caller's --input-size says that the size is the flag's.
+    let clash = Command::new(crate::parity_util::imagenetx())
+        .arg("inspect")
+        .arg(&hf_nhwc)
+        .args(["--input-size", "192", "--crop", "224", "--layout", "nhwc"])
+        .output()
+        .expect("run imagenetx inspect");
+    // `inspect` shows the refusal in its resolved row (exit 0: it reports, it does not run).
+    let said = format!("{}{}", text(&clash.stdout), text(&clash.stderr));
+    assert!(
+        said.contains(
+            "the crop is 224x224, but --input-size sets the model's input to 192x192 (crop from caller: --crop 224)"
+        ),
+        "{said}"
+    );
 }
 
 /// The reason of the decision on `subject` whose choice is `choice`; panics listing them all

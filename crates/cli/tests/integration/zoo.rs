@@ -463,3 +463,44 @@ fn a_sharded_pass_merges_into_the_one_process_pass_byte_for_byte() {
         text(&mixed.stderr)
     );
 }
+
+#[test]
+fn models_over_the_memory_budget_run_in_several_passes_with_the_same_csvs() {
+    let dir = temp_dir();
+    let images = image_folder(dir.path(), 5);
+    let out_dir = dir.path().join("zoo");
+    let names = ["nchw_dynamic", "softmax", "two_outputs", "input160"];
+    let mut cmd = evaluate(&images);
+    for name in names {
+        cmd.arg(model(name));
+    }
+    // A budget below any model: every model is opened alone, for a decode pass of its own.
+    let run = output(
+        cmd.args(["--model-memory", "0.000001", "--out-dir"])
+            .arg(&out_dir),
+    );
+    let stderr = text(&run.stderr);
+    assert_eq!(code(&run), Some(0), "stderr:\n{stderr}");
+    assert!(
+        stderr.contains("images decoded in 3 passes: together the models pass --model-memory"),
+        "{stderr}"
+    );
+    for name in names {
+        assert!(
+            csv(&out_dir, name) == single(dir.path(), &images, name),
+            "{name}: the CSV of the pass differs from the single-model run"
+        );
+    }
+    let bad = output(
+        evaluate(&images)
+            .arg(model("softmax"))
+            .args(["--model-memory", "0", "--out-dir"])
+            .arg(dir.path().join("bad")),
+    );
+    assert_eq!(code(&bad), Some(2));
+    assert!(
+        text(&bad.stderr).contains("--model-memory 0: expected a positive number of GiB"),
+        "{}",
+        text(&bad.stderr)
+    );
+}

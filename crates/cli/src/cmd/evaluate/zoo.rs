@@ -68,7 +68,12 @@ pub(super) fn run(
         list = sharded.list;
     }
 
-    let zoo = Zoo::new(&models, &evaluator_config(args, PathBuf::new()))?;
+    let budget = match args.model_memory {
+        None => imagenetx::zoo::default_memory_budget(),
+        Some(gib) if gib.is_finite() && gib > 0.0 => (gib * f64::from(1u32 << 30)) as u64,
+        Some(gib) => bail!("--model-memory {gib}: expected a positive number of GiB"),
+    };
+    let zoo = Zoo::with_budget(&models, &evaluator_config(args, PathBuf::new()), budget)?;
     let mut outcomes: Vec<ModelOutcome> = models
         .iter()
         .map(|model| ModelOutcome {
@@ -106,8 +111,17 @@ pub(super) fn run(
     for (group, members) in zoo.groups().iter().enumerate() {
         let config = &zoo.members()[members[0]].preprocessing().config;
         let names: Vec<String> = members.iter().map(|&m| zoo.name(m)).collect();
+        let passes = zoo.passes(group).len();
+        let decoded = if passes == 1 {
+            "images decoded once".to_string()
+        } else {
+            format!(
+                "images decoded in {passes} passes: together the models pass --model-memory {:.2} GiB",
+                zoo.memory_budget() as f64 / f64::from(1u32 << 30)
+            )
+        };
         eprintln!(
-            "group {group} ({} input {}x{}, images decoded once): {}",
+            "group {group} ({} input {}x{}, {decoded}): {}",
             config.layout,
             config.crop_height,
             config.crop_width,
