@@ -90,22 +90,16 @@ impl Zoo {
                 model: model.clone(),
                 ..base.clone()
             };
-            let before = resident_bytes();
-            let mut evaluator = match Evaluator::new(config) {
-                Ok(evaluator) => evaluator,
-                Err(err) => {
-                    zoo.failures.push(ModelFailure {
-                        model: model.clone(),
-                        reason: err.to_string(),
-                    });
-                    continue;
-                }
-            };
             // What it takes: the growth of the resident memory while it loaded and while it
             // ran one batch of the pass's size (ONNX Runtime keeps the buffers of its largest
             // batch), at least the size of its files (a freed arena may have been reused).
-            let grown = match measure_batch(&mut evaluator, before) {
-                Ok(grown) => grown,
+            let before = resident_bytes();
+            let loaded_and_run = Evaluator::new(config).and_then(|mut evaluator| {
+                let grown = measure_batch(&mut evaluator, before)?;
+                Ok((evaluator, grown))
+            });
+            let (mut evaluator, grown) = match loaded_and_run {
+                Ok(both) => both,
                 Err(err) => {
                     zoo.failures.push(ModelFailure {
                         model: model.clone(),

@@ -227,13 +227,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let mut list = discover_images_in(&args.images, args.limit)?;
     if let Some(shard) = shard {
         let sharded = take_shard(list, shard);
-        eprintln!(
-            "shard {shard}: images {}..{} of {} sorted by file name ({} images)",
-            sharded.shard.start,
-            sharded.shard.end,
-            sharded.image_list.images,
-            sharded.list.images.len()
-        );
+        print_shard(&sharded);
         output = output.for_shard(&sharded);
         list = sharded.list;
     }
@@ -477,6 +471,19 @@ pub(crate) fn write_html_report(
     )?;
     eprintln!("wrote the report {}", path.display());
     Ok(figures)
+}
+
+/// Says which slice of the image list a shard run takes.
+pub(crate) fn print_shard(sharded: &imagenetx::ShardedList) {
+    eprintln!(
+        "shard {}/{}: images {}..{} of {} sorted by file name ({} images)",
+        sharded.shard.index,
+        sharded.shard.count,
+        sharded.shard.start,
+        sharded.shard.end,
+        sharded.image_list.images,
+        sharded.list.images.len()
+    );
 }
 
 /// Says what a finished run wrote, and each image it skipped (`prefix`: the model, in a pass

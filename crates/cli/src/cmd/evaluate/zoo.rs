@@ -53,13 +53,7 @@ pub(super) fn run(
     let mut shard_record = None;
     if let Some(shard) = shard {
         let sharded = take_shard(list, shard);
-        eprintln!(
-            "shard {shard}: images {}..{} of {} sorted by file name ({} images)",
-            sharded.shard.start,
-            sharded.shard.end,
-            sharded.image_list.images,
-            sharded.list.images.len()
-        );
+        super::print_shard(&sharded);
         outputs = outputs
             .into_iter()
             .map(|output| output.for_shard(&sharded))
