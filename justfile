@@ -78,9 +78,16 @@ package-verify: build-tools
 # Everything CI runs: checks, packaging, fixture models, all tests, the paper's predictions, aarch64.
 test: setup venv model-lite0 test-build-tools check package check-fixture-models && test-paper test-aarch64
     scripts/ensure_chromium.sh
+    # The container image test (kubernetes::) builds the image with umoci and busybox.
+    scripts/ensure_build_tools.sh image
     # The examples (workspace members) are built first: the tests run them against the CLI.
     cargo build --locked --release -p embed_evaluate -p embed_analyze
     IMAGENETX_VENV="{{venv}}" cargo test --workspace --locked --release
+
+# The container image of deploy/kubernetes/ as an OCI archive, dist/imagenetx-VERSION-oci.tar (no daemon or registry needed; load it with skopeo or podman).
+image: build setup-ort
+    scripts/ensure_build_tools.sh image
+    scripts/build_image.sh target/release/imagenetx
 
 # Many models in one pass: every model of DIR (its .onnx files) over IMAGES, each image decoded once per preprocessing group; outputs in out/zoo (FLAGS go to `imagenetx evaluate`, e.g. --resume, --report FILE).
 eval-zoo DIR IMAGES *FLAGS: build

@@ -11,6 +11,8 @@
 #                       in the venv $IMAGENETX_CACHE/cross-tools), readelf (binutils)
 #   aarch64-emulation   what runs that binary here (`just test-aarch64`): qemu-user and Debian's
 #                       arm64 C and C++ runtime libraries (in /usr/aarch64-linux-gnu)
+#   image               what builds the container image (`just image`): umoci, a static busybox
+#                       (busybox-static) and strip (binutils)
 #
 # Debian packages are installed with apt-get as root (or through sudo -n); rustup targets and
 # the PyPI tools are installed for the user. Where that cannot be done, or with
@@ -63,8 +65,17 @@ for what in "$@"; do
             [[ -e "$cross_libs/lib/libstdc++.so.6" ]] \
                 || { apt+=(libstdc++6-arm64-cross); why+=("the arm64 C++ library ($cross_libs/lib)"); }
             ;;
+        image)
+            have umoci || { apt+=(umoci); why+=(umoci); }
+            # Debian's busybox-static: the image's shell needs no library of its own.
+            if ! have busybox || ldd "$(command -v busybox)" >/dev/null 2>&1; then
+                apt+=(busybox-static)
+                why+=("a static busybox")
+            fi
+            have strip || { apt+=(binutils); why+=(strip); }
+            ;;
         *)
-            echo "scripts/ensure_build_tools.sh: unknown tool set '$what' (known: aarch64, aarch64-emulation)" >&2
+            echo "scripts/ensure_build_tools.sh: unknown tool set '$what' (known: aarch64, aarch64-emulation, image)" >&2
             exit 2
             ;;
     esac

@@ -223,3 +223,143 @@ fn the_pass_jobs_merge_every_model_as_one_process_writes_it() {
         );
     }
 }
+
+/// Copies the files of `from` (not its folders) into `to`.
+fn copy_files(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+/// The image of `scripts/build_image.sh`, unpacked as a container runtime unpacks it
+/// (`umoci unpack`), runs both manifests' commands as written: each pod's in the image's root
+/// (chroot), with only the manifest's environment, the volumes' contents at their mount paths;
+/// the merged CSV must be what one process writes on this machine. Needs root (chroot) and
+/// umoci and busybox-static (`scripts/ensure_build_tools.sh image`); skipped, with the reason,
+/// only where they are missing, never under `CI`.
+#[test]
+fn the_container_image_runs_the_manifests_commands() {
+    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| text(&o.stdout).trim() == "0");
+    // chroot is in /usr/sbin, which a test's PATH may lack.
+    let chroot = ["/usr/sbin/chroot", "/sbin/chroot", "/usr/bin/chroot"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or("chroot");
+    let tools = ["umoci", "busybox", "strip"].iter().all(|t| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {t}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if !(root.unwrap_or(false) && tools) {
+        assert!(
+            !ci,
+            "under CI the image test must run: root, umoci and busybox-static needed"
+        );
+        eprintln!(
+            "SKIPPED: the image test needs root, umoci and busybox-static (scripts/ensure_build_tools.sh image)"
+        );
+        return;
+    }
+    let dir = temp_dir();
+    let archive = dir.path().join("imagenetx.tar");
+    let built = Command::new(workspace_root().join("scripts/build_image.sh"))
+        .arg(imagenetx())
+        .arg(&archive)
+        .env(
+            "ORT_DYLIB_PATH",
+            ort_cache_dir(OrtFlavour::Cpu).join("libonnxruntime.so.1.31.1"),
+        )
+        .output()
+        .expect("run scripts/build_image.sh");
+    assert!(built.status.success(), "{}", text(&built.stderr));
+    let layout = dir.path().join("layout");
+    std::fs::create_dir_all(&layout).unwrap();
+    let untar = Command::new("tar")
+        .arg("-C")
+        .arg(&layout)
+        .arg("-xf")
+        .arg(&archive)
+        .status()
+        .expect("tar");
+    assert!(untar.success());
+    let bundle = dir.path().join("bundle");
+    let unpacked = Command::new("umoci")
+        .arg("unpack")
+        .arg("--image")
+        .arg(format!("{}:latest", layout.display()))
+        .arg(&bundle)
+        .output()
+        .expect("umoci unpack");
+    assert!(unpacked.status.success(), "{}", text(&unpacked.stderr));
+    let rootfs = bundle.join("rootfs");
+    // The image's own configuration: the binary on PATH.
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    let env: Vec<String> = config["process"]["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        env.iter().any(|e| e == "PATH=/usr/local/bin:/bin"),
+        "{env:?}"
+    );
+
+    // The volumes, at their mount paths in the image's root.
+    copy_files(&photos(), &rootfs.join("imagenetx/images"));
+    let models = rootfs.join("imagenetx/models");
+    std::fs::create_dir_all(&models).unwrap();
+    let model = fixture("models/nchw_dynamic.onnx");
+    std::fs::copy(&model, models.join("model.onnx")).unwrap();
+    copy_files(
+        &ort_cache_dir(OrtFlavour::Cpu),
+        &rootfs.join("imagenetx/runtime"),
+    );
+    std::fs::create_dir_all(rootfs.join("imagenetx/outputs")).unwrap();
+    let mounts = BTreeMap::from(
+        ["images", "models", "runtime", "outputs"]
+            .map(|v| (v, PathBuf::from(format!("/imagenetx/{v}")))),
+    );
+    let in_image = |argv: &[String], env: &[(String, String)], extra: &[(&str, String)]| {
+        let output = Command::new(&chroot)
+            .arg(&rootfs)
+            .args(argv)
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/bin")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .envs(extra.iter().map(|(k, v)| (k, v)))
+            .output()
+            .expect("chroot");
+        assert!(
+            output.status.success(),
+            "{argv:?} in the image failed: {}{}",
+            text(&output.stdout),
+            text(&output.stderr)
+        );
+    };
+    let evaluate_job = manifest("evaluate-job.yaml");
+    let completions = get(&evaluate_job, &["spec", "completions"])
+        .as_u64()
+        .expect("completions") as usize;
+    let (argv, env) = container(&evaluate_job, &mounts);
+    for index in 0..completions {
+        in_image(&argv, &env, &[("JOB_COMPLETION_INDEX", index.to_string())]);
+    }
+    let (merge_argv, merge_env) = container(&manifest("merge-job.yaml"), &mounts);
+    in_image(&merge_argv, &merge_env, &[]);
+    crate::shards::assert_merged_equals_one_process(
+        &model,
+        &rootfs.join("imagenetx/outputs/model.predictions.csv"),
+        dir.path(),
+        "the image's merged CSV",
+    );
+}
