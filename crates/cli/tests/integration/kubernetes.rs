@@ -330,7 +330,7 @@ fn the_container_image_runs_the_manifests_commands() {
             .map(|v| (v, PathBuf::from(format!("/imagenetx/{v}")))),
     );
     let in_image = |argv: &[String], env: &[(String, String)], extra: &[(&str, String)]| {
-        let output = Command::new(&chroot)
+        let output = Command::new(chroot)
             .arg(&rootfs)
             .args(argv)
             .env_clear()
