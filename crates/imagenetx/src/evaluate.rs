@@ -29,6 +29,12 @@ pub const IMAGE_TENSOR_BYTES: usize = 1 << 30;
 /// Batches decoded ahead of the inference thread.
 const QUEUE_DEPTH: usize = 2;
 
+/// Batches decoded at once when a batch holds few images per decoding thread (see
+/// `Decode::run`).
+const LANES: usize = 2;
+/// Images per decoding thread in a batch from which one batch is decoded at a time.
+const IMAGES_PER_THREAD: usize = 8;
+
 /// Everything an evaluation needs to know, as data (the `imagenetx evaluate` flags).
 #[derive(Debug, Clone)]
 pub struct EvaluatorConfig {
@@ -577,8 +583,14 @@ pub(crate) struct Decode<'a> {
 
 impl Decode<'_> {
     /// Decodes the images `todo` batch by batch (at most [`QUEUE_DEPTH`] batches ahead) and
-    /// hands each batch to `consume`, which returns `false` to stop there. An error of
-    /// `consume` stops the run and is returned.
+    /// hands each batch, in order, to `consume`, which returns `false` to stop there. An error
+    /// of `consume` stops the run and is returned.
+    ///
+    /// When a batch holds few images per decoding thread (under [`IMAGES_PER_THREAD`]),
+    /// [`LANES`] producers decode every `LANES`-th batch each on the one pool of decoding
+    /// threads, so that the threads that finish their images of one batch go on with the next
+    /// batch instead of waiting for the batch's slowest image. (With many images per thread
+    /// that wait is small, and a second lane only delays each batch: one lane then.)
     pub(crate) fn run(
         &self,
         todo: &[usize],
@@ -592,43 +604,57 @@ impl Decode<'_> {
         let tensor_len = config.tensor_len();
         let batch_size = self.batch_size;
         let stop = AtomicBool::new(false);
-        let (sender, receiver) = sync_channel::<Batch>(QUEUE_DEPTH);
-        // Batch buffers go back to the producer once inferred, so that no buffer is allocated
-        // (and its pages faulted in and zeroed) more than once: QUEUE_DEPTH queued, one being
-        // filled, one being inferred.
-        let (recycle, recycled) = sync_channel::<Vec<f32>>(QUEUE_DEPTH + 2);
+        let lanes = if batch_size >= IMAGES_PER_THREAD * pool.current_num_threads() {
+            1
+        } else {
+            LANES
+        };
+        // Per lane: its batches, and its buffers coming back once inferred, so that no buffer
+        // is allocated (and its pages faulted in and zeroed) more than once.
+        let mut batches = Vec::with_capacity(lanes);
+        let mut returns = Vec::with_capacity(lanes);
         std::thread::scope(|scope| {
             let stop = &stop;
             let pool = &pool;
-            scope.spawn(move || {
-                for chunk in todo.chunks(batch_size) {
-                    if stop.load(Ordering::Relaxed) {
-                        break;
+            for lane in 0..lanes {
+                let (sender, receiver) = sync_channel::<Batch>(QUEUE_DEPTH.div_ceil(lanes));
+                let (recycle, recycled) = sync_channel::<Vec<f32>>(QUEUE_DEPTH + 2);
+                batches.push(receiver);
+                returns.push(recycle);
+                scope.spawn(move || {
+                    for chunk in todo.chunks(batch_size).skip(lane).step_by(lanes) {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let buffer = recycled.try_recv().unwrap_or_default();
+                        let batch = pool.install(|| {
+                            preprocess_batch(chunk, images, config, limits, tensor_len, buffer)
+                        });
+                        if sender.send(batch).is_err() {
+                            break; // The consumer stopped.
+                        }
                     }
-                    let buffer = recycled.try_recv().unwrap_or_default();
-                    let batch = pool.install(|| {
-                        preprocess_batch(chunk, images, config, limits, tensor_len, buffer)
-                    });
-                    if sender.send(batch).is_err() {
-                        break; // The consumer stopped.
-                    }
-                }
-            });
+                });
+            }
             let result = (|| -> Result<()> {
-                for batch in receiver.iter() {
+                // Batch k comes from lane k % lanes; the first lane that has no more ends it.
+                for lane in (0..lanes).cycle() {
+                    let Ok(batch) = batches[lane].recv() else {
+                        break;
+                    };
                     imagenetx_infer::pause::throttle();
                     let go_on = consume(&batch)?;
                     // A full channel only means the producer has buffers enough.
-                    let _ = recycle.try_send(batch.data);
+                    let _ = returns[lane].try_send(batch.data);
                     if !go_on {
                         break;
                     }
                 }
                 Ok(())
             })();
-            // Stop the producer whatever happened; dropping the receiver unblocks it.
+            // Stop the producers whatever happened; dropping the receivers unblocks them.
             stop.store(true, Ordering::Relaxed);
-            drop(receiver);
+            drop(batches);
             result
         })
     }
