@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tests scripts/ensure_build_tools.sh as a fresh machine sees it: each case runs it with a PATH
 # of links to this machine's commands less the ones the case takes away (cmake, apt-get, sudo,
-# qemu-aarch64, rustup), plus stand-ins (`id` of a user or of root, an `apt-get` that only
+# qemu-aarch64, rustup, umoci, busybox), plus stand-ins (`id` of a user or of root, an `apt-get` that only
 # records its arguments), and checks the exit status and what it prints. Nothing is installed.
 # The last line counts the cases: `N passed, N failed`.
 set -euo pipefail
@@ -75,7 +75,7 @@ base_stubs() {
     stub "$1" readelf 'exit 0'
     stub "$1" rustup 'echo x86_64-unknown-linux-gnu'
 }
-taken=(cmake apt-get sudo qemu-aarch64 rustup nasm readelf id)
+taken=(cmake apt-get sudo qemu-aarch64 rustup nasm readelf id umoci busybox)
 links="$work/links"
 make_path "$links" "${taken[@]}"
 install_line='run `sudo apt-get install -y cmake` \(or your system.s equivalent\), then again$'
@@ -152,12 +152,24 @@ check "aarch64, no target, no zig: one line with the commands" 1 \
     "run \`rustup target add aarch64-unknown-linux-gnu && python3 -m venv $work/cache/cross-tools && .*pip install ziglang==[0-9.]+ cargo-zigbuild==[0-9.]+" \
     "$status" "$err"
 
-# 8. An unknown tool set is refused.
+# 8. The container image's tools: no umoci, no busybox, not root.
+bin="$work/image"
+mkdir -p "$bin"
+base_stubs "$bin"
+stub "$bin" cmake 'exit 0'
+stub "$bin" strip 'exit 0'
+stub "$bin" id 'echo 1000'
+args=(image)
+run "$bin"
+check "image, no umoci, no busybox: one line with the command" 1 \
+    'run `sudo apt-get install -y umoci busybox-static`' "$status" "$err"
+
+# 9. An unknown tool set is refused.
 args=(riscv)
 run "$bin"
 check "unknown tool set: refused" 2 "unknown tool set 'riscv'" "$status" "$err"
 
-# 9. Every recipe that runs cargo (or its cross wrapper) depends on build-tools, directly or
+# 10. Every recipe that runs cargo (or its cross wrapper) depends on build-tools, directly or
 #    through another recipe, or runs scripts/ensure_build_tools.sh itself, so the tools are
 #    checked before cargo starts.
 if command -v just >/dev/null; then
