@@ -132,8 +132,8 @@ impl Zoo {
     }
 
     /// The memory member `member` took when it was loaded: the growth of the process's
-    /// resident memory while it loaded (its weights, ONNX Runtime's buffers and the probe), at
-    /// least the size of its files.
+    /// resident memory while it loaded (its weights, ONNX Runtime's buffers and the probe) and
+    /// while it ran one batch of the pass's size, at least the size of its files.
     pub fn footprint(&self, member: usize) -> u64 {
         self.footprints[member]
     }
@@ -470,7 +470,8 @@ pub fn default_memory_budget() -> u64 {
         .map_or(8 << 30, |available| available / 2)
 }
 
-/// Runs one batch of the pass's size (zeros) through a freshly loaded `evaluator`, and returns
+/// Runs one batch of the pass's size (a constant, written so that its pages are resident
+/// before the measurement) through a freshly loaded `evaluator`, and returns
 /// how much the resident memory grew from `before` (taken before it loaded), the batch's own
 /// input buffer left out; 0 when the resident memory is not known.
 fn measure_batch(evaluator: &mut Evaluator, before: Option<u64>) -> Result<u64> {
