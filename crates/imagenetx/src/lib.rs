@@ -72,6 +72,7 @@ mod score;
 pub mod shard;
 pub mod sidefiles;
 pub mod tensors;
+pub mod timing;
 pub mod zoo;
 
 pub use analyses::{
@@ -96,6 +97,7 @@ pub use shard::{Shard, ShardRequest, ShardedList, take_shard};
 pub use tensors::{
     TensorConfig, TensorsWritten, WrittenTensor, resolve_tensor_preprocessing, write_tensors,
 };
+pub use timing::{Bottleneck, PipelineTimes};
 pub use zoo::{ModelFailure, ModelOutcome, PassRecord, Zoo};
 
 pub use imagenetx_dataset as dataset;

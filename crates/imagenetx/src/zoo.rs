@@ -279,7 +279,7 @@ impl Zoo {
             let members = &mut self.members;
             let outcomes = &mut outcomes;
             let stopped = &mut stopped;
-            decode.run(&todo, |batch| {
+            let times = decode.run(&todo, |batch| {
                 let live: Vec<usize> = (0..group.len())
                     .filter(|&k| outcomes[group[k]].is_ok())
                     .collect();
@@ -343,6 +343,12 @@ impl Zoo {
                 }
                 Ok(true)
             })?;
+            // Each model of the group shares the group's pass.
+            for &m in group {
+                if let Ok(stats) = &mut outcomes[m] {
+                    stats.pipeline = times;
+                }
+            }
         }
         Ok(outcomes)
     }

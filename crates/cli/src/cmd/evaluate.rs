@@ -269,8 +269,8 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     progress.finish_and_clear();
     let journal = sink.journal.take().context("the run's journal")?;
     let interrupted = stop.requested();
-    match result {
-        Ok(_) if interrupted.is_none() => {}
+    let stats = match result {
+        Ok(stats) if interrupted.is_none() => stats,
         result => {
             // Keep every finished prediction: a last checkpoint, and a record that says so.
             let (how, saved) = journal.interrupt();
@@ -281,10 +281,11 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                 interrupted.unwrap_or("a stop request")
             );
         }
-    }
+    };
     let finished = journal.finish()?;
     let files = output.files();
     print_finished(files, &finished, "");
+    print_pipeline(args.quiet, &stats, "");
     let mut rows = finished.rows;
     report(&args, &model, &list.images, &mut rows, &files.predictions)?;
     Ok(if finished.skipped.is_empty() {
@@ -501,6 +502,15 @@ pub(crate) fn print_finished(
     );
     for s in &finished.skipped {
         eprintln!("{prefix}skipped {}: {}", s.file, s.reason);
+    }
+}
+
+/// Where the run's time went, in one line (not with --quiet).
+pub(crate) fn print_pipeline(quiet: bool, stats: &imagenetx::RunStats, prefix: &str) {
+    if !quiet {
+        let images = stats.predicted + stats.skipped;
+        let line = stats.pipeline.summary(images, Some(stats.inference));
+        eprintln!("{prefix}pipeline: {line}");
     }
 }
 

@@ -417,6 +417,107 @@ fn bad_models_are_fatal_with_a_reason() {
 }
 
 #[test]
+fn a_run_says_where_its_time_went_unless_quiet() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let count = imagenetx_dataset::discover_images(&photos(), None)
+        .expect("photos")
+        .images
+        .len();
+    let run = |extra: &[&str], out: &str| {
+        let output = Command::new(imagenetx())
+            .args(["evaluate", "--no-cache", "--ep", "cpu", "--threads", "2"])
+            .arg(model("nchw_dynamic.onnx"))
+            .arg("--images")
+            .arg(photos())
+            .args(extra)
+            .arg("--out")
+            .arg(tmp.path().join(out))
+            .env_remove("IMAGENETX_THROTTLE_MS")
+            .output()
+            .expect("run imagenetx");
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{stderr}");
+        stderr
+    };
+    let stderr = run(&[], "one.csv");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("pipeline: "))
+        .unwrap_or_else(|| panic!("no pipeline line: {stderr}"));
+    assert!(
+        line.starts_with(&format!("pipeline: {count} images in ")),
+        "{line}"
+    );
+    assert!(line.contains("; 2 decoding threads busy "), "{line}");
+    assert!(
+        line.ends_with(": decoding limits this run (more --threads or cores would speed it up)")
+            || line.ends_with(": the model limits this run, decoding keeps up"),
+        "{line}"
+    );
+    assert!(!run(&["--quiet"], "quiet.csv").contains("pipeline:"));
+    // A pass: a line for each model.
+    let pass = Command::new(imagenetx())
+        .args(["evaluate", "--no-cache", "--ep", "cpu"])
+        .arg(model("nchw_dynamic.onnx"))
+        .arg(model("softmax.onnx"))
+        .arg("--images")
+        .arg(photos())
+        .arg("--out-dir")
+        .arg(tmp.path().join("pass"))
+        .output()
+        .expect("run imagenetx");
+    let stderr = text(&pass.stderr);
+    assert_eq!(pass.status.code(), Some(0), "{stderr}");
+    for name in ["nchw_dynamic", "softmax"] {
+        assert!(
+            stderr.contains(&format!("{name}: pipeline: {count} images in ")),
+            "{name}: {stderr}"
+        );
+    }
+}
+
+/// `scripts/bench_threads.sh`, which a many-core machine runs without cargo: its table, from
+/// the runs' own lines, and a clear refusal of a missing model.
+#[test]
+fn the_thread_benchmark_script_prints_its_table() {
+    let script = root().join("scripts/bench_threads.sh");
+    let count = imagenetx_dataset::discover_images(&photos(), None)
+        .expect("photos")
+        .images
+        .len();
+    let output = Command::new("bash")
+        .arg(&script)
+        .arg(imagenetx())
+        .arg(model("nchw_dynamic.onnx"))
+        .arg(photos())
+        .args(["1 2", "1", "100", "--", "--ep", "cpu", "--no-cache"])
+        .output()
+        .expect("run bash");
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("| ")).collect();
+    assert_eq!(rows.len(), 3, "{stdout}");
+    assert!(
+        rows[1].starts_with("| 1 | ") && rows[1].contains("| 1.00x | "),
+        "{stdout}"
+    );
+    assert!(rows[2].starts_with("| 2 | "), "{stdout}");
+    for row in &rows[1..] {
+        assert!(row.contains(&format!("| {count} images in ")), "{row}");
+    }
+    let missing = Command::new("bash")
+        .arg(&script)
+        .arg(imagenetx())
+        .arg("/nonexistent/model.onnx")
+        .arg(photos())
+        .args(["1", "1", "10"])
+        .output()
+        .expect("run bash");
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).contains("/nonexistent/model.onnx: no such file"));
+}
+
+#[test]
 fn resume_finishes_an_interrupted_run_and_refuses_another_model() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let out = tmp.path().join("r.csv");

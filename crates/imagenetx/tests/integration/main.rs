@@ -6,6 +6,7 @@
 //! Needs ONNX Runtime (`just setup-ort`, found through `$IMAGENETX_CACHE` as any embedder
 //! finds it) and the annotations (`just setup`).
 
+mod pipeline;
 mod side_files;
 mod zoo;
 

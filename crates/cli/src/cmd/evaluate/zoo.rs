@@ -17,7 +17,7 @@ use imagenetx_report::{Cell, Table};
 
 use super::{
     Args, CliSink, StopSignal, check_outputs_writable, evaluator_config, print_finished,
-    progress_bar, write_html_report,
+    print_pipeline, progress_bar, write_html_report,
 };
 use crate::Outcome;
 use crate::common::ensure_dir;
@@ -185,12 +185,15 @@ pub(super) fn run(
         let Some(journal) = sink.journal else {
             continue;
         };
-        if let Err(err) = result {
-            let (resume, _) = journal.interrupt();
-            eprintln!("model {} failed: {err} ({resume})", outcome.model.display());
-            outcome.reason = Some(err.to_string());
-            continue;
-        }
+        let stats = match result {
+            Ok(stats) => stats,
+            Err(err) => {
+                let (resume, _) = journal.interrupt();
+                eprintln!("model {} failed: {err} ({resume})", outcome.model.display());
+                outcome.reason = Some(err.to_string());
+                continue;
+            }
+        };
         if interrupted.is_some() {
             let (resume, saved) = journal.interrupt();
             saved.with_context(|| format!("{}: {resume}", outcome.name))?;
@@ -201,6 +204,7 @@ pub(super) fn run(
         let finished = journal.finish()?;
         let files = outputs[given_of[m]].files();
         print_finished(files, &finished, &format!("{}: ", outcome.name));
+        print_pipeline(args.quiet, &stats, &format!("{}: ", outcome.name));
         skipped_any |= !finished.skipped.is_empty();
         let mut rows = finished.rows;
         let scores = truth.score(&outcome.name, &list.images, |i| {
