@@ -37,11 +37,13 @@ fn photos() -> imagenetx::dataset::ImageList {
 
 /// Records what it is given; stops or fails where told.
 #[derive(Default)]
-struct Recorder {
+pub(crate) struct Recorder {
     predicted: Vec<usize>,
     batches: Vec<usize>,
     stop_after_batches: Option<usize>,
     fail_at_prediction: Option<usize>,
+    /// Time taken by each batch (a slow sink).
+    delay_per_batch: std::time::Duration,
 }
 
 impl Sink for Recorder {
@@ -65,6 +67,7 @@ impl Sink for Recorder {
     }
 
     fn batch_done(&mut self, images: usize) -> imagenetx::Result<()> {
+        std::thread::sleep(self.delay_per_batch);
         self.batches.push(images);
         Ok(())
     }

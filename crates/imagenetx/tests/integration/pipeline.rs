@@ -6,11 +6,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use imagenetx::dataset::{ImageEntry, discover_images};
-use imagenetx::infer::{Fingerprint, TopK};
 use imagenetx::{
     Bottleneck, Collect, Evaluator, EvaluatorConfig, ExecutionProvider, RunStats, Sink, Zoo,
 };
 use imagenetx_test_support::{fixture, temp_dir};
+
+use crate::Recorder;
 
 fn config(batch_size: usize, threads: usize) -> EvaluatorConfig {
     EvaluatorConfig {
@@ -64,33 +65,13 @@ fn the_times_of_a_run_add_up() {
     check_adds_up(&stats, 2);
 }
 
-/// A sink that takes `delay` per batch: a slow model side.
-struct Slow {
-    delay: Duration,
-}
-
-impl Sink for Slow {
-    fn prediction(
-        &mut self,
-        _index: usize,
-        _image: &ImageEntry,
-        _fingerprint: Option<Fingerprint>,
-        _prediction: &TopK,
-    ) -> imagenetx::Result<()> {
-        Ok(())
-    }
-
-    fn batch_done(&mut self, _images: usize) -> imagenetx::Result<()> {
-        std::thread::sleep(self.delay);
-        Ok(())
-    }
-}
-
 #[test]
 fn a_slow_model_side_is_the_bottleneck() {
     let images = photos();
-    let mut sink = Slow {
-        delay: Duration::from_millis(300),
+    // A sink that takes 300 ms a batch: a slow model side.
+    let mut sink = Recorder {
+        delay_per_batch: Duration::from_millis(300),
+        ..Recorder::default()
     };
     let stats = run(config(1, 2), &images, &mut sink);
     check_adds_up(&stats, 2);
