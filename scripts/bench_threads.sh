@@ -59,12 +59,12 @@ echo "|---|---|---|---|"
 first=""
 for t in $threads; do
   # The median run of this thread count (the lower middle one for an even count).
-  row=$(awk -F'\t' -v t="$t" '$1 == t' "$log" | sort -t$'\t' -k2,2g | awk -v n="$reps" 'NR == int((n + 1) / 2)')
+  row=$(awk -F'\t' -v t="$t" '$1 == t' "$log" | LC_ALL=C sort -t$'\t' -k2,2g | awk -v n="$reps" 'NR == int((n + 1) / 2)')
   wall=$(cut -f2 <<< "$row")
   line=$(cut -f3 <<< "$row")
   count=$(sed -E 's/^([0-9]+) images in .*/\1/' <<< "$line")
-  rate=$(awk -v n="$count" -v w="$wall" 'BEGIN { printf "%.0f", n / w }')
-  [[ -z $first ]] && first=$rate
-  speedup=$(awk -v a="$rate" -v b="$first" 'BEGIN { printf "%.2f", a / b }')
+  rate=$(awk -v n="$count" -v w="$wall" 'BEGIN { printf (n / w < 100 ? "%.1f" : "%.0f"), n / w }')
+  [[ -z $first ]] && first=$wall
+  speedup=$(awk -v w="$wall" -v f="$first" 'BEGIN { printf "%.2f", f / w }')
   echo "| $t | $rate | ${speedup}x | $line |"
 done

@@ -174,7 +174,8 @@ impl Sink for Collect {
 /// What a run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunStats {
-    /// Where the run's time went (for a model of a pass: its group's pass).
+    /// Where the run's time went (for a model of a pass: its group's pass; all zero for a
+    /// model of a pass that never ran, stopped before it).
     pub pipeline: PipelineTimes,
     /// Time in the model (ONNX Runtime's run, its output read back).
     pub inference: Duration,
@@ -622,6 +623,8 @@ impl Decode<'_> {
         // is allocated (and its pages faulted in and zeroed) more than once.
         let mut batches = Vec::with_capacity(lanes);
         let mut returns = Vec::with_capacity(lanes);
+        // Before the producers start, so that all their decoding falls within `wall`.
+        let start = Instant::now();
         std::thread::scope(|scope| {
             let stop = &stop;
             let pool = &pool;
@@ -646,7 +649,6 @@ impl Decode<'_> {
                     }
                 });
             }
-            let start = Instant::now();
             let mut times = PipelineTimes {
                 decode_threads: pool.current_num_threads(),
                 ..PipelineTimes::default()
@@ -664,6 +666,7 @@ impl Decode<'_> {
                     imagenetx_infer::pause::throttle();
                     let go_on = consume(&batch);
                     times.consuming += consuming.elapsed();
+                    times.batches += 1;
                     let go_on = go_on?;
                     // A full channel only means the producer has buffers enough.
                     let _ = returns[lane].try_send(batch.data);

@@ -20,14 +20,21 @@ pub struct PipelineTimes {
     pub wall: Duration,
     /// Decoding threads.
     pub decode_threads: usize,
-    /// Time spent reading, decoding and preprocessing images, summed over the decoding threads.
+    /// Time spent reading, decoding and preprocessing images, summed over the decoding threads
+    /// (on a run stopped early, also the batch or two decoded ahead and never consumed).
     pub decoding: Duration,
     /// Time the model's side waited for a decoded batch.
     pub waiting_for_images: Duration,
     /// Time the model's side spent on batches: inference and the sinks' work (for a pass of
     /// several models, all of them, side by side).
     pub consuming: Duration,
+    /// Batches the model's side consumed.
+    pub batches: usize,
 }
+
+/// The share of their time the decoding threads must be busy for more of them to help (below
+/// it, they wait too: for want of images or of work to share out).
+pub const BUSY_DECODERS_FROM: f64 = 0.75;
 
 /// What limits a run, by [`PipelineTimes::bottleneck`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,9 +57,9 @@ impl PipelineTimes {
         share(self.decoding, self.wall * self.decode_threads.max(1) as u32)
     }
 
-    /// What limits the run, or `None` when nothing ran.
+    /// What limits the run, or `None` when no batch was consumed.
     pub fn bottleneck(&self) -> Option<Bottleneck> {
-        if self.wall.is_zero() || (self.consuming.is_zero() && self.waiting_for_images.is_zero()) {
+        if self.batches == 0 || self.wall.is_zero() {
             return None;
         }
         Some(if self.waiting_share() >= DECODING_LIMITS_FROM {
@@ -62,8 +69,8 @@ impl PipelineTimes {
         })
     }
 
-    /// One line on the run: images/s, how busy each side was, and what limits it. `inference`
-    /// is the time in the model when one model was fed (for a pass of several, `None`).
+    /// One line on the run: images/s, how busy each side was, and what limits it. `inference`:
+    /// the time in the model of the model the line is about (`None`: no such part).
     pub fn summary(&self, images: usize, inference: Option<Duration>) -> String {
         let secs = self.wall.as_secs_f64();
         let rate = if secs > 0.0 {
@@ -79,8 +86,12 @@ impl PipelineTimes {
             None => String::new(),
         };
         let verdict = match self.bottleneck() {
-            Some(Bottleneck::Decoding) => {
+            Some(Bottleneck::Decoding) if self.decoding_busy() >= BUSY_DECODERS_FROM => {
                 ": decoding limits this run (more --threads or cores would speed it up)"
+            }
+            Some(Bottleneck::Decoding) => {
+                ": decoding limits this run, and its threads were often idle too (too few \
+                 images to fill the pipeline, or batches too small to share out)"
             }
             Some(Bottleneck::Model) => ": the model limits this run, decoding keeps up",
             None => "",
@@ -114,6 +125,7 @@ mod tests {
             decoding: Duration::from_millis(decoding),
             waiting_for_images: Duration::from_millis(waiting),
             consuming: Duration::from_millis(consuming),
+            batches: 10,
         }
     }
 
@@ -140,15 +152,27 @@ mod tests {
             t.summary(10, None)
                 .ends_with("the model limits this run, decoding keeps up")
         );
-        assert_eq!(
-            times(1000, 500, 500, 0).bottleneck(),
-            Some(Bottleneck::Decoding)
+        let idle = times(1000, 500, 500, 1000);
+        assert_eq!(idle.bottleneck(), Some(Bottleneck::Decoding));
+        assert!(
+            idle.summary(10, None).ends_with(
+                "its threads were often idle too (too few images to fill the pipeline, or \
+                 batches too small to share out)"
+            ),
+            "{}",
+            idle.summary(10, None)
         );
     }
 
     #[test]
     fn an_empty_run_has_no_verdict() {
         assert_eq!(PipelineTimes::default().bottleneck(), None);
+        // Nothing to do (a finished run resumed): a wait for the end of the images, no batch.
+        let nothing = PipelineTimes {
+            batches: 0,
+            ..times(1, 1, 0, 0)
+        };
+        assert_eq!(nothing.bottleneck(), None);
         assert_eq!(PipelineTimes::default().waiting_share(), 0.0);
         assert_eq!(
             PipelineTimes::default().summary(0, None),

@@ -505,10 +505,10 @@ pub(crate) fn print_finished(
     }
 }
 
-/// Where the run's time went, in one line (not with --quiet).
+/// Where the run's time went, in one line (not with --quiet, nor when no image was left to do).
 pub(crate) fn print_pipeline(quiet: bool, stats: &imagenetx::RunStats, prefix: &str) {
-    if !quiet {
-        let images = stats.predicted + stats.skipped;
+    let images = stats.predicted + stats.skipped;
+    if !quiet && images > 0 {
         let line = stats.pipeline.summary(images, Some(stats.inference));
         eprintln!("{prefix}pipeline: {line}");
     }
