@@ -609,11 +609,11 @@ impl Decode<'_> {
             .num_threads(self.threads)
             .build()
             .map_err(|e| Error::invalid(format!("cannot start the decoding threads: {e}")))?;
-        let (images, config, limits) = (self.images, self.config, self.limits);
+        let images = self.images;
         let batch_size = self.batch_size;
         let stop = AtomicBool::new(false);
         // One preprocessor per decoding thread, kept for the whole run with its buffers.
-        let workers = Workers::new();
+        let workers = Workers::new(self.config, self.limits);
         let lanes = if batch_size >= IMAGES_PER_THREAD * pool.current_num_threads() {
             1
         } else {
@@ -640,9 +640,8 @@ impl Decode<'_> {
                             break;
                         }
                         let buffer = recycled.try_recv().unwrap_or_default();
-                        let batch = pool.install(|| {
-                            preprocess_batch(chunk, images, config, limits, workers, buffer)
-                        });
+                        let batch =
+                            pool.install(|| preprocess_batch(chunk, images, workers, buffer));
                         if sender.send(batch).is_err() {
                             break; // The consumer stopped.
                         }
@@ -793,15 +792,20 @@ impl Batch {
 /// rather than once per piece of a batch that rayon splits off. (With 16 threads and batches
 /// of 32, that was once per image: a fresh JPEG decoder and about 1 MB of fresh, zeroed pages
 /// for each image.) Also counts the time they spend on images.
-struct Workers {
+struct Workers<'a> {
+    /// What every preprocessor of the run is made from.
+    config: &'a PreprocessConfig,
+    limits: ReadLimits,
     preprocessors: ThreadLocal<RefCell<Option<std::result::Result<Preprocessor, String>>>>,
     /// Nanoseconds spent on images, summed over the threads.
     busy: AtomicU64,
 }
 
-impl Workers {
-    fn new() -> Self {
+impl<'a> Workers<'a> {
+    fn new(config: &'a PreprocessConfig, limits: ReadLimits) -> Self {
         Self {
+            config,
+            limits,
             preprocessors: ThreadLocal::new(),
             busy: AtomicU64::new(0),
         }
@@ -812,15 +816,12 @@ impl Workers {
         Duration::from_nanos(self.busy.load(Ordering::Relaxed))
     }
 
-    /// Runs `work` with this thread's preprocessor (made from `config` and `limits` the first
-    /// time), or with the reason it could not be made.
-    fn with<T>(
-        &self,
-        config: &PreprocessConfig,
-        limits: ReadLimits,
-        work: impl FnOnce(std::result::Result<&mut Preprocessor, &str>) -> T,
-    ) -> T {
-        let make = || Preprocessor::with_limits(config.clone(), limits).map_err(|e| e.to_string());
+    /// Runs `work` with this thread's preprocessor (made the first time), or with the reason
+    /// it could not be made.
+    fn with<T>(&self, work: impl FnOnce(std::result::Result<&mut Preprocessor, &str>) -> T) -> T {
+        let make = || {
+            Preprocessor::with_limits(self.config.clone(), self.limits).map_err(|e| e.to_string())
+        };
         let cell = self.preprocessors.get_or(|| RefCell::new(None));
         match cell.try_borrow_mut() {
             Ok(mut slot) => work(
@@ -842,9 +843,7 @@ impl Workers {
 fn preprocess_batch(
     chunk: &[usize],
     images: &[ImageEntry],
-    config: &PreprocessConfig,
-    limits: ReadLimits,
-    workers: &Workers,
+    workers: &Workers<'_>,
     mut data: Vec<f32>,
 ) -> Batch {
     type Outcome = (
@@ -852,7 +851,7 @@ fn preprocess_batch(
         std::result::Result<(), String>,
         Vec<String>,
     );
-    let tensor_len = config.tensor_len();
+    let tensor_len = workers.config.tensor_len();
     // Every value of a slot is written by the preprocessor (padding included), so a recycled
     // buffer needs no clearing; `resize` only grows it the first time.
     data.resize(chunk.len() * tensor_len, 0.0);
@@ -866,7 +865,7 @@ fn preprocess_batch(
             // predicted again by the next resume.
             // An archive member's is its archive's (see `ImageEntry::file`).
             let fingerprint = Fingerprint::read(entry.file()).ok();
-            let outcome = workers.with(config, limits, |preprocessor| match preprocessor {
+            let outcome = workers.with(|preprocessor| match preprocessor {
                 Ok(p) => {
                     let outcome = match entry.archive_member() {
                         None => p.preprocess_file(entry.path(), slot),
@@ -937,12 +936,10 @@ mod tests {
 
     #[test]
     fn each_decoding_thread_keeps_one_preprocessor_for_the_run() {
-        let workers = Workers::new();
         let (config, limits) = (config(224), ReadLimits::default());
-        let address = |workers: &Workers| {
-            workers.with(&config, limits, |p| {
-                p.ok().map(|p| p as *const Preprocessor as usize)
-            })
+        let workers = Workers::new(&config, limits);
+        let address = |workers: &Workers<'_>| {
+            workers.with(|p| p.ok().map(|p| p as *const Preprocessor as usize))
         };
         let first = address(&workers).unwrap();
         assert_eq!(
@@ -965,9 +962,9 @@ mod tests {
             crop_height: 0,
             ..config.clone()
         };
-        let fresh = Workers::new();
+        let fresh = Workers::new(&bad, limits);
         for _ in 0..2 {
-            let reason = fresh.with(&bad, limits, |p| p.err().map(str::to_owned));
+            let reason = fresh.with(|p| p.err().map(str::to_owned));
             assert!(reason.is_some_and(|r| !r.is_empty()));
         }
     }

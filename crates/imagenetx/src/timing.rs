@@ -69,22 +69,16 @@ impl PipelineTimes {
         })
     }
 
-    /// One line on the run: images/s, how busy each side was, and what limits it. `inference`:
-    /// the time in the model of the model the line is about (`None`: no such part).
-    pub fn summary(&self, images: usize, inference: Option<Duration>) -> String {
+    /// One line on the run of `images` images: images/s, how busy each side was, and what
+    /// limits it. `inference`: the time in the model the line is about.
+    pub fn summary(&self, images: usize, inference: Duration) -> String {
         let secs = self.wall.as_secs_f64();
         let rate = if secs > 0.0 {
             format!("{:.0} images/s", images as f64 / secs)
         } else {
             "no time".to_string()
         };
-        let model_side = match inference {
-            Some(inference) => format!(
-                "the model ran {:.0}% of it, ",
-                100.0 * share(inference, self.wall)
-            ),
-            None => String::new(),
-        };
+        let model_share = 100.0 * share(inference, self.wall);
         let verdict = match self.bottleneck() {
             Some(Bottleneck::Decoding) if self.decoding_busy() >= BUSY_DECODERS_FROM => {
                 ": decoding limits this run (more --threads or cores would speed it up)"
@@ -97,7 +91,7 @@ impl PipelineTimes {
             None => "",
         };
         format!(
-            "{images} images in {secs:.2} s ({rate}); {model_side}waited for decoded images {:.0}% of it; {} decoding thread{} busy {:.0}%{verdict}",
+            "{images} images in {secs:.2} s ({rate}); the model ran {model_share:.0}% of it, waited for decoded images {:.0}% of it; {} decoding thread{} busy {:.0}%{verdict}",
             100.0 * self.waiting_share(),
             self.decode_threads,
             if self.decode_threads == 1 { "" } else { "s" },
@@ -135,7 +129,7 @@ mod tests {
         assert_eq!(t.bottleneck(), Some(Bottleneck::Decoding));
         assert!((t.waiting_share() - 0.8).abs() < 1e-9);
         assert!((t.decoding_busy() - 0.975).abs() < 1e-9);
-        let line = t.summary(2000, Some(Duration::from_millis(150)));
+        let line = t.summary(2000, Duration::from_millis(150));
         assert_eq!(
             line,
             "2000 images in 1.00 s (2000 images/s); the model ran 15% of it, waited for decoded \
@@ -149,18 +143,18 @@ mod tests {
         let t = times(1000, 100, 900, 1200);
         assert_eq!(t.bottleneck(), Some(Bottleneck::Model));
         assert!(
-            t.summary(10, None)
+            t.summary(10, Duration::ZERO)
                 .ends_with("the model limits this run, decoding keeps up")
         );
         let idle = times(1000, 500, 500, 1000);
         assert_eq!(idle.bottleneck(), Some(Bottleneck::Decoding));
         assert!(
-            idle.summary(10, None).ends_with(
+            idle.summary(10, Duration::ZERO).ends_with(
                 "its threads were often idle too (too few images to fill the pipeline, or \
                  batches too small to share out)"
             ),
             "{}",
-            idle.summary(10, None)
+            idle.summary(10, Duration::ZERO)
         );
     }
 
@@ -175,9 +169,9 @@ mod tests {
         assert_eq!(nothing.bottleneck(), None);
         assert_eq!(PipelineTimes::default().waiting_share(), 0.0);
         assert_eq!(
-            PipelineTimes::default().summary(0, None),
-            "0 images in 0.00 s (no time); waited for decoded images 0% of it; 0 decoding \
-             threads busy 0%"
+            PipelineTimes::default().summary(0, Duration::ZERO),
+            "0 images in 0.00 s (no time); the model ran 0% of it, waited for decoded images 0% \
+             of it; 0 decoding threads busy 0%"
         );
     }
 }

@@ -509,7 +509,7 @@ pub(crate) fn print_finished(
 pub(crate) fn print_pipeline(quiet: bool, stats: &imagenetx::RunStats, prefix: &str) {
     let images = stats.predicted + stats.skipped;
     if !quiet && images > 0 {
-        let line = stats.pipeline.summary(images, Some(stats.inference));
+        let line = stats.pipeline.summary(images, stats.inference);
         eprintln!("{prefix}pipeline: {line}");
     }
 }

@@ -416,13 +416,18 @@ fn bad_models_are_fatal_with_a_reason() {
     }
 }
 
+/// How many images the fixture photos folder lists.
+fn photo_count() -> usize {
+    imagenetx_dataset::discover_images(&photos(), None)
+        .expect("photos")
+        .images
+        .len()
+}
+
 #[test]
 fn a_run_says_where_its_time_went_unless_quiet() {
     let tmp = tempfile::tempdir().expect("temp dir");
-    let count = imagenetx_dataset::discover_images(&photos(), None)
-        .expect("photos")
-        .images
-        .len();
+    let count = photo_count();
     let run = |extra: &[&str], out: &str| {
         let output = Command::new(imagenetx())
             .args(["evaluate", "--no-cache", "--ep", "cpu", "--threads", "2"])
@@ -483,10 +488,7 @@ fn a_run_says_where_its_time_went_unless_quiet() {
 #[test]
 fn the_thread_benchmark_script_prints_its_table() {
     let script = root().join("scripts/bench_threads.sh");
-    let count = imagenetx_dataset::discover_images(&photos(), None)
-        .expect("photos")
-        .images
-        .len();
+    let count = photo_count();
     let output = Command::new("bash")
         .arg(&script)
         .arg(imagenetx())
